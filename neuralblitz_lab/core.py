@@ -58,12 +58,23 @@ class Profile:
     val_fraction: float = 0.1  # share of each class held out for validation
     test_fraction: float = 0.1  # share of each class held out for testing (unless the source has an official test set)
     device: str = "auto"  # "auto" picks cuda when present, else cpu
+    zoo_experiences: str = "pairs_and_disjoint_quads"  # which class subsets get a model (see `neuralblitz_lab.train`)
+    zoo_activations: tuple[str, ...] = ("relu", "gelu")  # activations of the zoo's models
+    zoo_inits: tuple[str, ...] = ("kaiming_uniform",)  # initializations (the report's zoo uses kaiming uniform)
+    max_epochs: int = 40  # the report's training budget per model
+    epoch_bins: tuple[int, ...] = (11, 16, 21, 26, 31, 36)  # checkpoint epochs (the report's bins)
+
+_ALL_ACTIVATIONS = ("gelu", "relu", "silu", "leakyrelu", "sigmoid", "tanh")
+_ALL_INITS = ("xavier_uniform", "xavier_normal", "uniform", "normal", "kaiming_normal", "kaiming_uniform")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("tiny", "seconds: a few images per class; what the tests execute end to end", images_per_class=20),
+    Profile("tiny", "seconds: a few images per class and models; what the tests execute end to end", images_per_class=20,
+            zoo_experiences="tiny", max_epochs=2, epoch_bins=(1, 2)),
     Profile("small", "the default: CPU, 2 cores, the whole batch in 30 minutes or less", images_per_class=None),
-    Profile("seed", "the TransformerAE report's zoo: 1,013 experiences x 6 activations (GPU)", images_per_class=None),
-    Profile("full", "1,013 experiences x 6 activations x 6 inits (GPU)", images_per_class=None),
+    Profile("seed", "the TransformerAE report's zoo: 1,013 experiences x 6 activations (GPU)", images_per_class=None,
+            zoo_experiences="all", zoo_activations=_ALL_ACTIVATIONS),
+    Profile("full", "1,013 experiences x 6 activations x 6 inits (GPU)", images_per_class=None,
+            zoo_experiences="all", zoo_activations=_ALL_ACTIVATIONS, zoo_inits=_ALL_INITS),
 )}
 
 def get_profile(name: str | Profile) -> Profile:
@@ -145,6 +156,10 @@ def resolve_backend(backend: str, device: str | torch.device) -> str:
     return backend
 
 # %% ../nbs/00_core.ipynb
+def _umask() -> int:
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb"):
     "Open a temporary sibling of `path` for writing; on success fsync and rename it over `path`, on error delete it."
@@ -154,6 +169,7 @@ def atomic_write(path: str | Path, mode: str = "wb"):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
