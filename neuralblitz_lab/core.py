@@ -310,15 +310,28 @@ def _warn_no_png():
                       "(or set BROWSER_PATH to a Chrome binary), then re-run.", RuntimeWarning, stacklevel=3)
         _warned_no_png = True
 
+_png_server_on = False
+
+def _png_bytes(fig, width: int, height: int, scale: float) -> bytes:
+    "PNG bytes through one kaleido browser kept open for the process (2 s per figure becomes 0.2 s), closed at exit."
+    global _png_server_on
+    import atexit, kaleido
+    os.environ.setdefault("BROWSER_PATH", chrome_path())
+    if not _png_server_on:
+        kaleido.start_sync_server(silence_warnings=True)
+        atexit.register(kaleido.stop_sync_server, silence_warnings=True); _png_server_on = True
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly passes options the server has
+        return fig.to_image(format="png", width=width, height=height, scale=scale)
+
 def save_figure(fig, out_dir: str | Path, name: str, png: bool = True, width: int = 900, height: int = 560, scale: float = 2.0) -> dict[str, Path]:
     "Save a plotly figure as `out_dir/name.html` (offline, self-contained) and `name.png`; return the paths written."
     out_dir = Path(out_dir); paths = {"html": out_dir / f"{name}.html"}
     with atomic_write(paths["html"], "w") as f: f.write(fig.to_html(include_plotlyjs=True, full_html=True))
     if png and chrome_path() is None: _warn_no_png()
     elif png:
-        os.environ.setdefault("BROWSER_PATH", chrome_path())
         paths["png"] = out_dir / f"{name}.png"
-        data = fig.to_image(format="png", width=width, height=height, scale=scale)
+        data = _png_bytes(fig, width, height, scale)
         with atomic_write(paths["png"]) as f: f.write(data)
     return paths
 

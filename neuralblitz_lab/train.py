@@ -25,8 +25,9 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam',
-           'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'train_step', 'evaluate', 'ModelGroup',
-           'train_group', 'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'train_groups', 'build_zoo']
+           'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'bucket_rows', 'train_step', 'evaluate',
+           'ModelGroup', 'train_group', 'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'train_groups',
+           'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -127,15 +128,23 @@ def _model_losses(params, images, labels, idx, valid, activation):
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
+def bucket_rows(mask: torch.Tensor) -> torch.Tensor:
+    "Indices of the True rows of `mask` (n,), padded with False rows to the next power of two (at most n)."
+    on, off = mask.nonzero().flatten(), (~mask).nonzero().flatten()
+    size = min(len(mask), 1 << max(0, (len(on) - 1).bit_length()))
+    return torch.cat([on, off[:size - len(on)]])
+
 def train_step(params: dict[str, torch.Tensor], opt: StackedAdam, images: torch.Tensor, labels: torch.Tensor,
-               train_index: torch.Tensor, positions: torch.Tensor, activation: str, lr: torch.Tensor) -> torch.Tensor:
-    "One Adam step for every model with a valid position; returns the per-model losses (n,) before the step."
+               train_index: torch.Tensor, positions: torch.Tensor, activation: str, lr: torch.Tensor) -> None:
+    "One Adam step for every model with a valid position; models with none are left out of the forward pass."
     valid = positions >= 0  # (n, B)
-    idx = train_index.gather(1, positions.clamp(min=0))  # (n, B) image indices
-    losses, _ = _model_losses(params, images, labels, idx, valid, activation)
+    active = valid.any(1)
+    rows = bucket_rows(active)  # (m,): stopped or idle models cost no compute; power-of-2 sizes keep cuDNN's tuned shapes
+    sub = {k: v[rows] for k, v in params.items()}  # differentiable gather: gradients land in the full tensors
+    idx = train_index[rows].gather(1, positions[rows].clamp(min=0))  # (m, B) image indices
+    losses, _ = _model_losses(sub, images, labels, idx, valid[rows], activation)
     grads = torch.autograd.grad(losses.sum(), list(params.values()))
-    opt.step(dict(zip(params, grads)), lr, valid.any(1))
-    return losses.detach()
+    opt.step(dict(zip(params, grads)), lr, active)
 
 # %% ../nbs/03b_train.ipynb
 _MAX_MODEL_IMAGES = 2**18  # model x image pairs per forward pass: conv1's output is 4,608 floats each, 1.2e9 in all
@@ -148,7 +157,8 @@ def evaluate(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torc
     chunk = max(1, min(chunk, _MAX_MODEL_IMAGES // n))  # keep every conv tensor under 2^31 elements (cuDNN's indexing)
     loss, correct = torch.zeros(n, device=index.device), torch.zeros(n, device=index.device)
     conf = torch.zeros(n, 100, dtype=torch.int64, device=index.device)
-    for j in range(0, L, chunk):
+    index = torch.cat([index, index[:, :(-L) % chunk]], 1) if L > chunk else index  # whole chunks: one tuned conv shape
+    for j in range(0, index.shape[1], chunk):
         idx = index[:, j:j + chunk]  # (n, c)
         valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:, None]  # (n, c)
         logits = zoo_forward(params, images[idx], activation).float()  # (n, c, 10)
@@ -178,13 +188,14 @@ def _split_index(dataset, experiences, split, device):
 
 def _metrics(params, dataset_tensors, splits, activation, chunk, sel):
     "Train/val/test metrics of the models `sel` (bool (n,)), plus their test confusion matrices."
-    sub = {k: v[sel] for k, v in params.items()}
+    rows, k = bucket_rows(sel), int(sel.sum())  # the first k rows are the selected models, in order
+    sub = {name: v[rows] for name, v in params.items()}
     images, labels = dataset_tensors
     out = {}
     for name, (idx, lens) in splits.items():
-        r = evaluate(sub, images, labels, idx[sel], lens[sel], activation, chunk)
-        out[f"{name}_acc"], out[f"{name}_loss"] = r["acc"].cpu(), r["loss"].cpu()
-        if name == "test": out["confusion"] = r["confusion"].flatten(1).cpu()
+        r = evaluate(sub, images, labels, idx[rows], lens[rows], activation, chunk)
+        out[f"{name}_acc"], out[f"{name}_loss"] = r["acc"][:k].cpu(), r["loss"][:k].cpu()
+        if name == "test": out["confusion"] = r["confusion"][:k].flatten(1).cpu()
     return out
 
 # %% ../nbs/03b_train.ipynb
@@ -257,6 +268,7 @@ def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, ste
     prev_val = None
     for epoch in range(1, cfg.max_epochs + 1):
         pos = epoch_positions(group.seeds, tr_len.cpu(), epoch).to(device)  # (n, L)
+        pos = F.pad(pos, (0, (-pos.shape[1]) % cfg.batch_size), value=-1)  # whole batches: one tuned conv shape
         pos[~active] = -1
         for s in range(int(steps[active].max())):
             lr = cyclic_lr(opt.t, cfg.base_lr, cfg.max_lr, half_cycle)
