@@ -20,6 +20,7 @@ import torch
 from .core import (ChecksumError, ConfigError, DataError, StorageError, atomic_write, get_logger, git_commit,
                                   load_json, load_parquet, save_json, save_parquet, save_safetensors, utc_now,
                                   verify_manifest, write_manifest)
+from . import cnn
 from .cnn import N_PARAMS, flat_to_params
 from .data import check_classes
 
@@ -33,9 +34,9 @@ __all__ = ['log', 'ACTIVATIONS', 'CSV_ACTIVATION_ORDER', 'INITS', 'EPOCH_BINS', 
            'ZooWriter', 'Zoo', 'export_csv']
 
 # %% ../nbs/03_zoo.ipynb
-ACTIVATIONS = ("gelu", "relu", "silu", "leakyrelu", "sigmoid", "tanh")  # report §3.1 table, codes 0..5
+ACTIVATIONS = tuple(cnn.ACTIVATIONS)  # gelu, relu, silu, leakyrelu, sigmoid, tanh: report §3.1 table, codes 0..5
 CSV_ACTIVATION_ORDER = ("gelu", "relu", "silu", "tanh", "sigmoid", "leakyrelu")  # the one-hot columns of the report's CSV
-INITS = ("xavier_uniform", "xavier_normal", "uniform", "normal", "kaiming_normal", "kaiming_uniform")  # §3.1, codes 0..5
+INITS = tuple(cnn.INITS)  # xavier_uniform, xavier_normal, uniform, normal, kaiming_normal, kaiming_uniform: §3.1, codes 0..5
 EPOCH_BINS = (11, 16, 21, 26, 31, 36)  # checkpoint epochs: "every 5 epochs after the 10th" (§3.2)
 MAX_EPOCHS = 40  # "40 epochs of training are originally declared" (§3.2)
 N_CLASSES = 10  # MNIST digits
