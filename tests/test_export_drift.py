@@ -48,3 +48,15 @@ def test_drift_check_catches_a_hand_edit(tmp_path):
     core.write_text("".join(lines))
     assert export_drift(project, tmp_path / "fresh") == ["core.py"]
     assert not filecmp.cmp(core, ROOT / "neuralblitz_lab" / "core.py", shallow=False)
+
+
+def test_notebooks_are_clean(tmp_path):
+    "Every committed notebook is as `nbdev_clean` leaves it: no execution counts, widget state or editor metadata."
+    copy = tmp_path / "clean"
+    copy.mkdir(); shutil.copy2(ROOT / "settings.ini", copy / "settings.ini")
+    shutil.copytree(ROOT / "nbs", copy / "nbs")
+    for folder in ("nbs", "nbs/experiments"):
+        subprocess.run([str(NBDEV_EXPORT.with_name("nbdev_clean")), "--fname", folder], cwd=copy, check=True, capture_output=True)
+    dirty = [p.relative_to(copy / "nbs").as_posix() for p in sorted((copy / "nbs").rglob("*.ipynb"))
+             if p.read_bytes() != (ROOT / "nbs" / p.relative_to(copy / "nbs")).read_bytes()]
+    assert dirty == [], f"run `.venv/bin/nbdev_clean --fname nbs` (and nbs/experiments) and commit: {dirty}"
