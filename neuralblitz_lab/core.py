@@ -310,6 +310,14 @@ def _warn_no_png():
                       "(or set BROWSER_PATH to a Chrome binary), then re-run.", RuntimeWarning, stacklevel=3)
         _warned_no_png = True
 
+def _plotly_js(out_dir: Path) -> Path:
+    "Write plotly.min.js (this plotly's version) into `out_dir` once: every HTML figure there loads it, offline."
+    from plotly.offline import get_plotlyjs
+    path, js = out_dir / "plotly.min.js", get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(js.encode()):
+        with atomic_write(path, "w") as f: f.write(js)
+    return path
+
 _png_server_on = False
 
 def _png_bytes(fig, width: int, height: int, scale: float) -> bytes:
@@ -325,9 +333,9 @@ def _png_bytes(fig, width: int, height: int, scale: float) -> bytes:
         return fig.to_image(format="png", width=width, height=height, scale=scale)
 
 def save_figure(fig, out_dir: str | Path, name: str, png: bool = True, width: int = 900, height: int = 560, scale: float = 2.0) -> dict[str, Path]:
-    "Save a plotly figure as `out_dir/name.html` (offline, self-contained) and `name.png`; return the paths written."
-    out_dir = Path(out_dir); paths = {"html": out_dir / f"{name}.html"}
-    with atomic_write(paths["html"], "w") as f: f.write(fig.to_html(include_plotlyjs=True, full_html=True))
+    "Save a plotly figure as `out_dir/name.html` (offline, with the folder's one plotly.min.js) and `name.png`; return the paths."
+    out_dir = Path(out_dir); paths = {"html": out_dir / f"{name}.html", "js": _plotly_js(out_dir)}
+    with atomic_write(paths["html"], "w") as f: f.write(fig.to_html(include_plotlyjs="directory", full_html=True))
     if png and chrome_path() is None: _warn_no_png()
     elif png:
         paths["png"] = out_dir / f"{name}.png"

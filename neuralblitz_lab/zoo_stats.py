@@ -313,8 +313,8 @@ def plot_accuracy_over_bins(tables: Mapping[str, pd.DataFrame],  # panel title -
                                      hovertemplate="bin %{x}: median %{y:.1%} of %{customdata} models<extra>" + str(g) + "</extra>"), 1, p)
     bins = sorted(set().union(*(t["bin"].tolist() for t in tables.values())))
     fig.update_xaxes(title="checkpoint bin (epoch)", tickvals=bins)
-    fig.update_yaxes(title=f"{metric.replace('_acc', '')} accuracy (median; band: 25–75%)", tickformat=".0%", col=1)
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(title=f"{metric.replace('_acc', '')} accuracy (median; band: 25–75%)", tickformat=".1%", col=1)
+    fig.update_yaxes(tickformat=".1%")
     return fig.update_layout(legend_title=by, title=title or _leader_title(list(tables.values())[-1], by, f"median_{metric}"))
 
 def _leader_title(table: pd.DataFrame, by: str, value: str) -> str:
