@@ -224,7 +224,10 @@ def _end_of_epoch(params, group, ckpt, splits, tensors, cfg, epoch, active, coun
     "Early stopping and checkpoints after `epoch`; returns (active, counter, val_acc)."
     val_acc, stop = None, torch.zeros_like(active)
     if epoch >= cfg.epoch_bins[0] - 1:  # the accuracy before the first check is needed as its reference
-        val_acc = evaluate(params, *tensors, *splits["val"], group.activation, cfg.eval_chunk)["acc"]
+        rows, k = bucket_rows(active), int(active.sum())  # stopped models need no more validation
+        val_idx, val_len = splits["val"]
+        acc = evaluate({n: v[rows] for n, v in params.items()}, *tensors, val_idx[rows], val_len[rows], group.activation, cfg.eval_chunk)["acc"]
+        val_acc = torch.zeros(len(active), device=acc.device).index_copy_(0, rows[:k], acc[:k])  # (n,); 0 for stopped models
     if prev_val is not None: counter, stop = stagnation_update(val_acc, prev_val, counter, epoch, cfg)
     stop = (stop | (epoch == cfg.max_epochs)) & active
     take = stop | (active & (epoch in cfg.epoch_bins))
