@@ -68,7 +68,7 @@ def _add_zoo(sub) -> None:
     e.add_argument("--final-only", action="store_true", help="only each model's last checkpoint")
     e.set_defaults(func=cmd_zoo_export_csv)
 
-def _zoo_summary(index) -> "pd.DataFrame":
+def _zoo_summary(index):
     "Per activation x init: models, checkpoints, median final epoch and median final test accuracy (%)."
     final = index[index.is_final]
     g = final.groupby(["activation", "init"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -361,12 +361,14 @@ def train_groups(groups: list[tuple[str, ModelGroup]], data_args: tuple, cfg: Tr
                  sink: tuple[str, dict] | None = None, bar=None) -> None:
     "Train (key, group) pairs in this process (workers=1) or in a pool of single-threaded spawned workers."
     tasks = [(k, g, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for k, g in groups]
-    done = lambda key, n: bar is not None and (bar.set_postfix_str(key), bar.update(n))
-    if workers == 1:
-        for t in tasks: done(*_run_group(t))
-        return
-    with torch.multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for key, n in pool.imap_unordered(_run_group, tasks): done(key, n)
+    if workers == 1: return _advance(map(_run_group, tasks), bar)
+    with torch.multiprocessing.get_context("spawn").Pool(workers) as pool:  # leaving it terminates the workers
+        _advance(pool.imap_unordered(_run_group, tasks), bar)
+
+def _advance(results, bar) -> None:
+    "Consume (key, n_models) results as groups finish, moving the progress bar."
+    for key, n in results:
+        if bar is not None: bar.set_postfix_str(key); bar.update(n)
 
 def build_zoo(out: str | Path, profile="small", mnist_dir: str | Path | None = None, seed: int = 0, device="auto",
               group_size: int | None = None, workers: int | None = None, progress: bool = True) -> dict:

@@ -1,6 +1,5 @@
 """`nblab zoo build` end to end: a real build killed mid-way resumes without retraining or losing a model, and ends
 with the same weights as an uninterrupted build; the store loads back with `Zoo`."""
-import os
 import signal
 import subprocess
 import sys
@@ -14,10 +13,10 @@ from neuralblitz_lab.zoo import Zoo
 NBLAB = Path(sys.executable).parent / "nblab"
 
 
-def build_cmd(out: Path) -> list[str]:
+def build_cmd(out: Path, workers: int = 1) -> list[str]:
     # group size 1: one shard per model, so a kill lands between shards
     return [str(NBLAB), "zoo", "build", "--profile", "tiny", "--out", str(out), "--device", "cpu",
-            "--workers", "1", "--group-size", "1", "--no-progress"]
+            "--workers", str(workers), "--group-size", "1", "--no-progress"]
 
 
 def done_shards(out: Path) -> dict[str, int]:
@@ -60,3 +59,16 @@ def test_corrupted_shard_is_named(tmp_path):
         assert f"shards/{shard.name}" in str(e) and "sha256 differs" in str(e)
     else:
         raise AssertionError("a corrupted shard was not detected")
+
+
+def test_worker_pool_builds_the_same_zoo(tmp_path):
+    """Two spawned single-threaded workers (the CPU default) give the weights of the one-process build, to float
+    rounding (one thread and two sum convolutions in different orders)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, workers in ((one, 1), (two, 2)):
+        r = subprocess.run(build_cmd(out, workers), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert Zoo(two).manifest["workers"] == 2
+    diff = (Zoo(one).weights() - Zoo(two).weights()).abs().max().item()
+    assert diff < 1e-5, diff
+    assert Zoo(one).index["model_id"].tolist() == Zoo(two).index["model_id"].tolist()

@@ -1,5 +1,4 @@
 """The zoo store end to end: a synthetic 3-shard zoo written with ZooWriter, read with Zoo, exported to CSV, damaged, killed and resumed."""
-import os
 import signal
 import subprocess
 import sys
