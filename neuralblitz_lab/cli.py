@@ -70,12 +70,11 @@ def _add_zoo(sub) -> None:
 
 def _zoo_summary(index):
     "Per activation x init: models, checkpoints, median final epoch and median final test accuracy (%)."
-    final = index[index.is_final]
-    g = final.groupby(["activation", "init"])
-    out = g.agg(models=("model_id", "nunique"), median_epoch=("epoch", "median"), median_test_acc=("test_acc", "median"))
-    out.insert(1, "checkpoints", index.groupby(["activation", "init"]).size())
-    out["median_test_acc"] = (100 * out["median_test_acc"]).round(2)
-    return out.reset_index()
+    from neuralblitz_lab.zoo_stats import accuracy_table
+    t = accuracy_table(index[index.is_final]).rename(columns={"n_models": "models"})
+    t = t.merge(index.groupby(["activation", "init"]).size().rename("checkpoints").reset_index(), on=["activation", "init"])
+    t["median_test_acc"] = (100 * t["median_test_acc"]).round(2)
+    return t[["activation", "init", "models", "checkpoints", "median_epoch", "median_test_acc"]]
 
 def cmd_zoo_build(args) -> int:
     "Build the zoo, print the summary table and where it went."

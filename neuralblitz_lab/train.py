@@ -252,8 +252,8 @@ def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, devi
     "Train every model of `group` with the report's recipe; return checkpoint weights (k, 2464) and their index rows."
     device = resolve_device(device); n = len(group)
     images, labels = dataset.images.to(device), dataset.labels.to(device)
-    tr_idx, tr_len = _split_index(dataset, group.experiences, "train", device)
     splits = {s: _split_index(dataset, group.experiences, s, device) for s in ("train", "val", "test")}
+    tr_idx, tr_len = splits["train"]
     params = {k: v.requires_grad_() for k, v in init_zoo_params(group.init, n, group.init_seed, device=device).items()}  # (n, ...)
     opt = StackedAdam(params, cfg.betas, cfg.eps)
     steps = (tr_len + cfg.batch_size - 1) // cfg.batch_size  # (n,) steps per epoch of each model
@@ -383,11 +383,13 @@ def build_zoo(out: str | Path, profile="small", mnist_dir: str | Path | None = N
     config = _build_config(prof, seed, cfg, group_size, dataset)
     writer = ZooWriter(out, config, cfg.epoch_bins, cfg.max_epochs)
     groups = plan_groups(plan_zoo(prof, seed), group_size)
+    data_args = (prof.name, str(mnist_dir) if mnist_dir else None, seed)
+    _DATASETS[data_args] = dataset  # groups trained in this process reuse it; spawned workers load their own
     todo = [(k, g) for k, g in groups if not writer.has_shard(k)]
     total, start = sum(len(g) for _, g in groups), time.perf_counter()
     with tqdm(total=total, initial=total - sum(len(g) for _, g in todo), unit="model", desc=f"zoo {prof.name}",
               disable=not progress) as bar:
-        train_groups(todo, (prof.name, str(mnist_dir) if mnist_dir else None, seed), cfg, device, workers, (str(out), config), bar)
+        train_groups(todo, data_args, cfg, device, workers, (str(out), config), bar)
     writer.write_scenarios(split_scenarios(merge_scenarios(), seed))
     return writer.finalize(dataset.fingerprint, split_seed=seed, device=str(device), workers=workers,
                            train_seconds=round(time.perf_counter() - start, 1))
