@@ -12,6 +12,10 @@ BIN := $(VENV)/bin
 # The local CPU build; override (e.g. TORCH_SPEC=torch) on a machine that lacks its wheel.
 TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= small
+# multipers (two-parameter persistence) without its optional deps: pykeops and filtration-domination only
+# speed up what we do not use, and the latter builds from source. 2.3.2 is the last cp311 wheel; it needs
+# gudhi 3.11 (with gudhi 3.13 SimplexTreeMulti segfaults), pinned in settings.ini.
+MULTIPERS_SPEC ?= multipers==2.3.2
 STAMP := $(VENV)/.nblab-installed
 # pip's offline mirror config prints one harmless warning per package; keep the log readable.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
@@ -26,6 +30,7 @@ $(STAMP): settings.ini setup.py
 	@start=$$(date +%s); \
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP); \
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | $(QUIET_PIP); \
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps "$(MULTIPERS_SPEC)" 2>&1 | $(QUIET_PIP); \
 	echo "==> python packages installed in $$(( $$(date +%s) - start )) s"
 	@$(MAKE) --no-print-directory chromium
 	@$(BIN)/python -m ipykernel install --sys-prefix --name neuralblitz_lab \
@@ -55,7 +60,7 @@ export: $(STAMP)
 test: $(STAMP)
 	@start=$$(date +%s); \
 	echo "==> notebook tests (nbdev_test)"; \
-	TRITON_INTERPRET=1 $(BIN)/nbdev_test --n_workers 2; \
+	OMP_NUM_THREADS=1 TRITON_INTERPRET=1 $(BIN)/nbdev_test --n_workers 2; \
 	echo "==> integration tests (pytest)"; \
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest tests -ra; \
 	echo "==> make test finished in $$(( $$(date +%s) - start )) s"

@@ -1,0 +1,74 @@
+"""`merge_train` end to end on a real (tiny) zoo: the CLI entry trains with offline W&B logging and safetensors
+checkpoints, a rerun resumes instead of retraining, the checkpoint plugs into the merging benchmark as `transformer_ae`,
+and the learned-merge experiment runs through `nblab reproduce` in the tiny profile."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuralblitz_lab.core import load_json, load_safetensors
+from neuralblitz_lab.merge_train import add_merge_train_cli, cmd_merge_train, register_transformer_ae
+
+NBLAB = Path(sys.executable).parent / "nblab"
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("zoo") / "tiny"
+    r = subprocess.run([str(NBLAB), "zoo", "build", "--profile", "tiny", "--out", str(out), "--device", "cpu", "--workers", "1",
+                        "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def parse(*argv):
+    ap = argparse.ArgumentParser(); add_merge_train_cli(ap.add_subparsers())
+    return ap.parse_args(["train", *map(str, argv)])
+
+
+def test_cli_trains_logs_offline_and_resumes(tiny_zoo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "m"
+    args = parse("--profile", "tiny", "--zoo", tiny_zoo, "--out", out, "--epochs", "2", "--no-progress", "--wandb-mode", "offline")
+    assert cmd_merge_train(args) == 0
+    printed = capsys.readouterr().out
+    assert f"checkpoint: {out / 'transformer_ae.safetensors'}" in printed
+    tensors, meta = load_safetensors(out / "last.safetensors")
+    assert any(k.startswith("opt.") for k in tensors) and json.loads(meta["epoch"]) == 1
+    assert list((out / "wandb").glob("offline-run-*")), "no offline W&B run was written"
+    before = (out / "last.safetensors").stat().st_mtime_ns
+    again = parse("--profile", "tiny", "--zoo", tiny_zoo, "--out", out, "--epochs", "2", "--no-progress", "--wandb-mode", "disabled")
+    assert cmd_merge_train(again) == 0  # resumes after the last finished epoch: nothing left to train
+    assert (out / "last.safetensors").stat().st_mtime_ns == before
+    assert [h["epoch"] for h in load_json(out / "history.json")] == [0, 1]
+    from neuralblitz_lab.core import ConfigError
+    with pytest.raises(ConfigError, match="another configuration"):
+        cmd_merge_train(parse("--profile", "tiny", "--zoo", tiny_zoo, "--out", out, "--epochs", "2", "--lr", "0.5", "--no-progress"))
+
+
+def test_registers_in_the_benchmark(tiny_zoo, tmp_path):
+    from neuralblitz_lab import merge_eval
+    from neuralblitz_lab.data import load_dataset
+    from neuralblitz_lab.merge_train import run_merge_training
+    from neuralblitz_lab.zoo import Zoo
+    r = run_merge_training("tiny", tiny_zoo, tmp_path / "m", epochs=1, wandb_mode="disabled", progress=False)
+    assert register_transformer_ae(r["checkpoint"])
+    zoo = Zoo(tiny_zoo)
+    tri = merge_eval.zoo_triplets(zoo, "val")
+    batch = merge_eval.make_batch(zoo, tri, load_dataset("tiny"))
+    w = merge_eval.MERGE_METHODS["transformer_ae"](batch)
+    assert w.shape == batch.w1.shape and torch.isfinite(w).all()
+
+
+def test_experiment_runs_in_tiny(tmp_path):
+    r = subprocess.run([str(NBLAB), "reproduce", "--profile", "tiny", "--only", "03_learned_merge", "--root", str(tmp_path), "--no-progress"],
+                       capture_output=True, text=True, timeout=900, env={**os.environ, "WANDB_MODE": "disabled"})
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    s = json.loads((tmp_path / "figures/03_learned_merge/summary.json").read_text())
+    assert s["tae_k0_rel"] >= 0 and s["tae_k200_rel"] >= 0 and s["n_triplets"] >= 1  # tiny models are near chance: no ratio bound
+    assert (tmp_path / "figures/03_learned_merge/benchmark_table.csv").is_file()
