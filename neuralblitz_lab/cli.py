@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Iterable
 
 from . import __version__
 from .core import PROFILES, NBLabError, project_paths
@@ -138,16 +139,23 @@ def cmd_zoo_export_csv(args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb
-def _add_merge(sub, load: bool) -> None:
+_MERGE_HELP = {"eval": "run the merging benchmark on a zoo's held-out triplets",
+               "train": "train the TransformerAE learned merge on a zoo's train triplets (resumable)"}
+
+def _add_merge(sub, load: set[str]) -> None:
+    "`nblab merge eval|train`; the modules behind the subcommands in `load` are imported, the others listed by name only."
     merge = sub.add_parser("merge", help="the merging benchmark (eval) and the learned TransformerAE merge (train)")
     msub = merge.add_subparsers(title="merge commands", metavar="MERGE_COMMAND")
-    if not load: return
-    from neuralblitz_lab.merge_eval import add_merge_eval_cli
-    from neuralblitz_lab.merge_train import add_merge_train_cli  # importing it also registers method `transformer_ae`
-    add_merge_eval_cli(msub); add_merge_train_cli(msub)
+    if "eval" in load:
+        from neuralblitz_lab.merge_eval import add_merge_eval_cli
+        add_merge_eval_cli(msub)
+    if "train" in load:
+        from neuralblitz_lab.merge_train import add_merge_train_cli
+        add_merge_train_cli(msub)
+    for name in _MERGE_HELP.keys() - load: msub.add_parser(name, help=_MERGE_HELP[name])
 
 # %% ../nbs/90_cli.ipynb
-def build_parser(load_merge: bool = True,  # register `merge eval|train` (imports merge_eval and merge_train)
+def build_parser(load_merge: Iterable[str] = ("eval", "train"),  # `merge` subcommands to load (imports their modules)
                 ) -> argparse.ArgumentParser:
     "The `nblab` argument parser with every subcommand."
     parser = argparse.ArgumentParser(prog="nblab", description="neuralblitz_lab: weight-space learning lab (zoos, merging, topology, spectra, fixed points).")
@@ -155,13 +163,13 @@ def build_parser(load_merge: bool = True,  # register `merge eval|train` (import
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_reproduce(sub)
     _add_zoo(sub)
-    _add_merge(sub, load_merge)
+    _add_merge(sub, set(load_merge))
     return parser
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of `nblab`: parse `argv`, run the command, return its exit code (2 for usage errors, 1 for lab errors)."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    parser = build_parser(load_merge="merge" in argv)
+    parser = build_parser(load_merge={a for a in argv if a in _MERGE_HELP} if "merge" in argv else ())
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)  # --help/--version (0) and usage errors (2)
     if not hasattr(args, "func"): parser.print_help(); return 2  # `nblab` or `nblab zoo` alone

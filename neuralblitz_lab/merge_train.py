@@ -353,7 +353,11 @@ def register_transformer_ae(checkpoint: str | Path | None = None) -> bool:
     merge_eval.register_method("transformer_ae", lambda batch: transformer_ae_merge(batch, checkpoint))
     return True
 
-register_transformer_ae()
+# Importing this module (e.g. `bench/merge_benchmark.py --method-module neuralblitz_lab.merge_train`) adds the method
+# when a trained checkpoint is there; without one it would only fail later, inside every benchmark run of the process.
+if default_checkpoint().is_file(): register_transformer_ae()
+else: log.info("no TransformerAE checkpoint at %s: method `transformer_ae` not registered "
+          "(train one with `nblab merge train`, or call register_transformer_ae(path))", default_checkpoint())
 
 # %% ../nbs/09_merge_train.ipynb
 def run_merge_training(profile: str = "small", zoo_dir: str | Path | None = None, out_dir: str | Path | None = None,

@@ -51,8 +51,9 @@ def test_cli_trains_logs_offline_and_resumes(tiny_zoo, tmp_path, capsys, monkeyp
         cmd_merge_train(parse("--profile", "tiny", "--zoo", tiny_zoo, "--out", out, "--epochs", "2", "--lr", "0.5", "--no-progress"))
 
 
-def test_registers_in_the_benchmark(tiny_zoo, tmp_path):
+def test_registers_in_the_benchmark(tiny_zoo, tmp_path, monkeypatch):
     from neuralblitz_lab import merge_eval
+    monkeypatch.setattr(merge_eval, "MERGE_METHODS", dict(merge_eval.MERGE_METHODS))  # later tests see the usual methods
     from neuralblitz_lab.data import load_dataset
     from neuralblitz_lab.merge_train import run_merge_training
     from neuralblitz_lab.zoo import Zoo
