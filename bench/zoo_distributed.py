@@ -70,13 +70,15 @@ def compare(a: Path, b: Path) -> dict:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="seed"); p.add_argument("--device", default="cuda")
-    p.add_argument("--nproc", type=int, default=2, help="ranks of the scaled run (default 2)")
+    p.add_argument("--nproc", type=int, default=2, help="ranks of the scaled run, at least 2 (default 2)")
     p.add_argument("--group-size", type=int, default=None, help="models per group (default: the build's, 1024 on cuda)")
     p.add_argument("--workdir", type=Path, default=None, help="where the two zoos go (default: a temporary folder, deleted)")
     p.add_argument("--json", type=Path, default=None, help="result file (default: bench/results/zoo_distributed_<profile>_<device>_x<N>.json)")
     p.add_argument("--quick", action="store_true", help="the tiny profile on CPU (gloo): a smoke test of the script")
     a = p.parse_args(argv)
     if a.quick: a.profile, a.device = "tiny", "cpu"
+    if a.nproc < 2:  # a 1-rank "scaled" run would compare the baseline with itself
+        sys.exit(f"--nproc={a.nproc}: the scaled run needs at least 2 ranks (the baseline is always 1 rank)")
     if a.device.startswith("cuda") and torch.cuda.device_count() < a.nproc:
         sys.exit(f"--nproc={a.nproc} needs {a.nproc} GPUs; this machine has {torch.cuda.device_count()}")
     work = a.workdir or Path(tempfile.mkdtemp(prefix="nblab-zoo-dist-"))
