@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import OKABE_ITO, ConfigError, DataError, get_logger
+from .topology import diagrams
 
 log = get_logger(__name__)
 
@@ -125,11 +126,10 @@ def key_frequencies(power: torch.Tensor,  # from `fourier_power`
 
 # %% ../nbs/13_grokking.ipynb
 def _diagrams(points: np.ndarray, maxdim: int = 1) -> list[np.ndarray]:
-    "Vietoris-Rips persistence diagrams (one (n, 2) array per dimension 0..maxdim); later: neuralblitz_lab.topology.diagrams."
-    from gph import ripser_parallel
+    "Vietoris-Rips diagrams (one (n, 2) array per dimension 0..maxdim, essential bars kept): `topology.diagrams`, n >= 2."
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or len(pts) < 2: raise DataError(f"points must be (n, d) with n >= 2; got shape {pts.shape}")
-    return [np.asarray(d, dtype=np.float64).reshape(-1, 2) for d in ripser_parallel(pts, maxdim=maxdim, n_threads=1)["dgms"]]
+    return diagrams(pts, maxdim=maxdim, infinite=True)
 
 def _diameter(points: np.ndarray) -> float:
     pts = np.asarray(points, dtype=np.float64)
