@@ -9,7 +9,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import (ConfigError, DataError, StorageError, get_logger, init_wandb, load_json, load_safetensors,
+from .core import (ConfigError, DataError, StorageError, get_logger, init_wandb, load_safetensors,
                                   project_paths, resolve_device, save_json, save_safetensors, seed_everything)
-from .cnn import N_PARAMS, flat_to_params, init_params, params_to_flat, zoo_forward
+from .cnn import N_PARAMS, flat_to_params, layer_slices, init_params, params_to_flat
 from .data import MnistDataset, stack_experiences
 from .losses import LOSSES, LossContext, diagonal_fisher, parse_loss_weights, rips_diagrams, total_loss, neuron_cloud
 from .tokens import LayerwiseNormalizer, permute_hidden, random_hidden_permutations
@@ -29,10 +29,9 @@ from .transformer_ae import TAEConfig, TransformerAE, get_preset
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'TRAIN_PROFILES', 'Triplets', 'zoo_triplets', 'merged_accuracy', 'finetune', 'MergeTrainConfig',
-           'merge_train_config', 'model_config', 'predict', 'train_merge', 'default_checkpoint', 'load_merge_model',
-           'transformer_ae_merge', 'register_transformer_ae', 'run_merge_training', 'add_merge_train_cli',
-           'cmd_merge_train']
+__all__ = ['log', 'TRAIN_PROFILES', 'Triplets', 'zoo_triplets', 'merged_accuracy', 'MergeTrainConfig', 'merge_train_config',
+           'model_config', 'predict', 'train_merge', 'default_checkpoint', 'load_merge_model', 'transformer_ae_merge',
+           'register_transformer_ae', 'run_merge_training', 'add_merge_train_cli', 'cmd_merge_train']
 
 # %% ../nbs/09_merge_train.ipynb
 @dataclass
@@ -95,25 +94,6 @@ def merged_accuracy(weights: torch.Tensor, meta: pd.DataFrame, data: MnistDatase
         p = {k: v.float() for k, v in flat_to_params(weights[rows].detach().to(dev)).items()}
         acc[rows] = evaluate(p, images, labels, idx.to(dev), n.to(dev), act)["acc"].float().cpu()
     return acc
-
-def finetune(weights: torch.Tensor, meta: pd.DataFrame, data: MnistDataset, steps: int = 200, lr: float = 1e-3,
-             batch_size: int = 64, seed: int = 0) -> torch.Tensor:
-    "The CNNs `weights` (T, n_params) after `steps` Adam steps of cross-entropy on their union's training images."
-    import torch.nn.functional as F
-    out = weights.detach().clone().float()
-    g = torch.Generator().manual_seed(seed)
-    for act, rows in meta.groupby("activation").indices.items():
-        idx, n = stack_experiences(data, list(meta.union.iloc[rows]), "train")  # (m, L), (m,)
-        w = out[rows].clone().requires_grad_()
-        opt = torch.optim.Adam([w], lr=lr)
-        for _ in range(steps):
-            pos = (torch.rand(len(rows), batch_size, generator=g) * n[:, None]).long()  # (m, B) positions < n
-            b = idx.gather(1, pos)
-            logits = zoo_forward(flat_to_params(w), data.images[b], act)  # (m, B, 10)
-            loss = F.cross_entropy(logits.flatten(0, 1), data.labels[b].flatten()) * len(rows)
-            opt.zero_grad(); loss.backward(); opt.step()
-        out[rows] = w.detach()
-    return out
 
 # %% ../nbs/09_merge_train.ipynb
 @dataclass(frozen=True)
