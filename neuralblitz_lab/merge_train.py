@@ -117,7 +117,7 @@ class MergeTrainConfig:
 
 TRAIN_PROFILES: dict[str, MergeTrainConfig] = {
     "tiny": MergeTrainConfig(model="tiny", epochs=2, batch_size=8),
-    "small": MergeTrainConfig(epochs=40, batch_size=64, lr=2e-3, val_every=5),
+    "small": MergeTrainConfig(loss="lwln_mse=0.03,distill=1", epochs=120, batch_size=64, lr=2e-3, n_images=128, val_every=5),
     "seed": MergeTrainConfig(model="seed", epochs=800, batch_size=36, lr=1e-4),
 }
 
@@ -280,7 +280,8 @@ def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: 
             if run is not None: run.log({**rec, **_wandb_extras(pred0, val.wt[0])}, step=epoch)
         history.append(rec)
         bar.set_postfix({k.split("/")[-1]: round(v, 4) for k, v in rec.items() if k in ("train/mse", "val/loss", "val/rel_acc")})
-        save_safetensors(_checkpoint_tensors(model, norm, opt), out_dir / "last.safetensors", _meta(cfg, mcfg, epoch=epoch, history=history, best=best))
+        finished = epoch + 1 == cfg.epochs  # a finished run keeps no optimizer state: nothing resumes it
+        save_safetensors(_checkpoint_tensors(model, norm, None if finished else opt), out_dir / "last.safetensors", _meta(cfg, mcfg, epoch=epoch, history=history, best=best))
         save_json(history, out_dir / "history.json")
     if run is not None: run.finish()
     log.info("merge model: best val score %.4f; checkpoint %s", best, out_dir / "transformer_ae.safetensors")
