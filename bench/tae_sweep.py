@@ -36,6 +36,10 @@ CONFIGS = {
     "distill1_img64_e50": dict(epochs=50, loss="lwln_mse=0,distill=1", n_images=64),
     "lwln0.03_distill1_img64_e80": dict(epochs=80, loss="lwln_mse=0.03,distill=1", n_images=64),
     "lwln0.03_distill1_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=1", n_images=128),
+    "lwln0.03_distill1_img256_e160": dict(epochs=160, loss="lwln_mse=0.03,distill=1", n_images=256),
+    "wide_lwln0.03_distill1_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=1", n_images=128, model_overrides=WIDE),
+    "lwln0.03_distill1_img128_e120_lr1e-3": dict(epochs=120, loss="lwln_mse=0.03,distill=1", n_images=128, lr=1e-3),
+    "lwln0.03_distill2_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=2", n_images=128),
 }
 
 

@@ -117,7 +117,8 @@ class MergeTrainConfig:
 
 TRAIN_PROFILES: dict[str, MergeTrainConfig] = {
     "tiny": MergeTrainConfig(model="tiny", epochs=2, batch_size=8),
-    "small": MergeTrainConfig(loss="lwln_mse=0.03,distill=1", epochs=120, batch_size=64, lr=2e-3, n_images=128, val_every=5),
+    "small": MergeTrainConfig(model_overrides=(("d_model", 128), ("d_ff", 256), ("neck", 256)), loss="lwln_mse=0.03,distill=1",
+                              epochs=120, batch_size=64, lr=2e-3, n_images=128, val_every=5),
     "seed": MergeTrainConfig(model="seed", epochs=800, batch_size=36, lr=1e-4),
 }
 
@@ -216,13 +217,29 @@ def _wandb_extras(pred: torch.Tensor, target: torch.Tensor) -> dict:
             "spectrum/fc1": wandb.plot.line_series(list(range(20)), [sv(pred), sv(target)], keys=["pred", "target"], title="fc1 singular values"),
             "persistence": wandb.Table(columns=["model", "dim", "birth", "death"], data=rows)}
 
+def _same_config(meta: dict, cfg: MergeTrainConfig) -> bool:
+    "Whether a checkpoint's metadata was written with `cfg` (device and W&B mode aside: neither changes the result)."
+    same = lambda c: {k: v for k, v in c.items() if k not in ("wandb_mode", "device")}
+    return same(json.loads(meta["train_config"])) == same(json.loads(json.dumps(asdict(cfg))))  # via JSON: tuples become lists
+
+def _finished_elsewhere(out_dir: Path, cfg, model) -> tuple[int, list, float]:
+    """A finished run copied without its last.safetensors (trained on a GPU, say, and only the checkpoint and history.json
+    brought back): (epochs, history, best score) with the checkpoint's weights in `model` when both match `cfg` and the
+    history covers every epoch; else (0, [], -inf), a fresh start."""
+    ck, hist = out_dir / "transformer_ae.safetensors", out_dir / "history.json"
+    if not (ck.is_file() and hist.is_file()): return 0, [], -math.inf
+    tensors, meta = load_safetensors(ck)
+    history = json.loads(hist.read_text())
+    if not _same_config(meta, cfg) or not history or history[-1]["epoch"] + 1 != cfg.epochs: return 0, [], -math.inf
+    model.load_state_dict({k[6:]: v.float() for k, v in tensors.items() if k.startswith("model.")})
+    return cfg.epochs, history, float(json.loads(meta["score"]))
+
 def _resume(out_dir: Path, cfg, mcfg, model, opt) -> tuple[int, list, float]:
-    "Load last.safetensors when it matches this configuration: (next epoch, history, best score); else (0, [], -inf)."
+    "Load last.safetensors when it matches this configuration: (next epoch, history, best score); else `_finished_elsewhere`."
     path = out_dir / "last.safetensors"
-    if not path.is_file(): return 0, [], -math.inf
+    if not path.is_file(): return _finished_elsewhere(out_dir, cfg, model)
     tensors, meta = load_safetensors(path)
-    same = lambda c: {k: v for k, v in c.items() if k not in ("wandb_mode", "device")}  # neither changes the result
-    if same(json.loads(meta["train_config"])) != same(json.loads(json.dumps(asdict(cfg)))):  # via JSON: tuples become lists
+    if not _same_config(meta, cfg):
         raise ConfigError(f"{path} was written with another configuration; pass resume=False (--no-resume) to start over, or another out_dir")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     sd = opt.state_dict()
