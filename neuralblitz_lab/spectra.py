@@ -19,10 +19,11 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'CONV_MODES', 'PL_METHODS', 'WW_SMALL_N', 'WW_SMALL_N_MIN_TAIL', 'WW_EVALS_THRESH', 'MIN_EVALS_TRUSTED',
-           'MAX_ALPHA_TRUSTED', 'R_GOE', 'R_POISSON', 'layer_matrices', 'esd', 'mp_edges', 'mp_density', 'mp_cdf',
-           'mp_quantile', 'mp_fit', 'bbp_spike', 'semicircle_density', 'semicircle_cdf', 'powerlaw_fit', 'norm_metrics',
-           'mean_gap_ratio', 'eigen_ipr', 'mobility_edge', 'shuffle_entries', 'zoo_layers', 'module_layers',
-           'analyze_layer', 'WeightSpectra', 'pooled_mp', 'plot_esd_mp', 'plot_gap_ratio']
+           'MAX_ALPHA_TRUSTED', 'R_GOE', 'R_POISSON', 'WW_WEAK_RANK_TOL', 'layer_matrices', 'esd', 'mp_edges',
+           'mp_density', 'mp_cdf', 'mp_quantile', 'mp_fit', 'bbp_spike', 'semicircle_density', 'semicircle_cdf',
+           'powerlaw_fit', 'norm_metrics', 'mean_gap_ratio', 'eigen_ipr', 'mobility_edge', 'shuffle_entries',
+           'zoo_layers', 'module_layers', 'analyze_layer', 'WeightSpectra', 'pooled_mp', 'plot_esd_mp',
+           'plot_gap_ratio']
 
 # %% ../nbs/11_spectra.ipynb
 CONV_MODES = ("slices", "flatten")
@@ -40,28 +41,37 @@ def layer_matrices(weight: torch.Tensor,  # (n_models, out, in) linear or (n_mod
     return weight.permute(0, 3, 4, 1, 2).reshape(n, kh * kw, o, i)  # (n, kh*kw, out, in): slice W[:, :, a, b]
 
 # %% ../nbs/11_spectra.ipynb
+from concurrent.futures import ThreadPoolExecutor
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+
+def _eigvalsh_batched(g: torch.Tensor,  # (B, M, M) symmetric matrices
+                     ) -> torch.Tensor:
+    "Ascending eigenvalues (B, M): cuSOLVER in chunks of 2**13 on CUDA; LAPACK split over torch's threads on CPU."
+    if len(g) == 0: return g.new_zeros(0, g.shape[-1])
+    if g.is_cuda:  # 2**16 6x6 matrices fail inside cuSOLVER and a zoo's conv2 asked for 1.3 TB of workspace
+        return torch.cat([torch.linalg.eigvalsh(c) for c in g.split(1 << 13)])
+    t = torch.get_num_threads()
+    if t < 2 or len(g) < 4096: return torch.linalg.eigvalsh(g)
+    pool = _POOL.setdefault(t, ThreadPoolExecutor(t, thread_name_prefix="eigvalsh"))
+    return torch.cat(list(pool.map(torch.linalg.eigvalsh, g.tensor_split(t))))
+
 def _gram_eigvalsh(mats: torch.Tensor) -> torch.Tensor:
     "Ascending eigenvalues (..., M) of the Gram matrix on the smaller side of `mats` (..., a, b), M = min(a, b)."
     a, b = mats.shape[-2:]
     if min(a, b) == 1: return mats.square().sum((-2, -1)).unsqueeze(-1)  # rank one: ||w||^2
     m = mats if a <= b else mats.transpose(-2, -1)  # (..., M, K) with M <= K
-    if min(a, b) <= 16 and not m.is_cuda:  # tiny Grams: a broadcast product beats batched matmul on CPU
-        g = (m[..., :, None, :] * m[..., None, :, :]).sum(-1)  # (..., M, M)
-    else: g = m @ m.transpose(-2, -1)
-    if not g.is_cuda: return torch.linalg.eigvalsh(g).clamp_min(0)
-    # cuSOLVER's batched eigensolver sizes its workspace for the whole batch (a 10,000-model zoo's conv2 slices asked
-    # for 1.3 TB on an H100, and 2**16 6x6 matrices fail with an internal error): chunks of 2**13 matrices (0.6 ms each).
-    flat = g.reshape(-1, *g.shape[-2:])
-    ev = torch.cat([torch.linalg.eigvalsh(c) for c in flat.split(1 << 13)]) if len(flat) else flat.new_zeros(0, g.shape[-1])
-    return ev.reshape(*g.shape[:-1]).clamp_min(0)
+    g = m @ m.transpose(-2, -1)  # (..., M, M): batched GEMM (faster than a broadcast product even for 6 x 6)
+    return _eigvalsh_batched(g.reshape(-1, *g.shape[-2:])).reshape(g.shape[:-1]).clamp_min(0)
 
 def esd(mats: torch.Tensor,  # (n_models, S, out, in) from `layer_matrices`
         scale: float = 1.0,  # multiplies every eigenvalue (WeightWatcher's conv2d_norm: 0.5 for conv layers)
        ) -> torch.Tensor:
     "Pooled eigenvalues of W^T W (squared singular values) of each model's S matrices: `(n_models, S*M)`, ascending."
     if mats.dim() != 4: raise DataError(f"mats has shape {tuple(mats.shape)}; expected (n_models, S, out, in): use layer_matrices")
-    ev = _gram_eigvalsh(mats)  # (n, S, M)
-    return torch.sort(ev.flatten(1), dim=1).values * scale  # (n, S*M)
+    ev = _gram_eigvalsh(mats).flatten(1)  # (n, S*M)
+    if ev.shape[1] > 1: ev = torch.sort(ev, dim=1).values
+    return ev * scale if scale != 1 else ev
 
 # %% ../nbs/11_spectra.ipynb
 def _check_q(q) -> torch.Tensor:
@@ -83,18 +93,22 @@ def mp_density(x, q, sigma2=1.0) -> torch.Tensor:
     return torch.where(inside, val, torch.zeros_like(val))
 
 # %% ../nbs/11_spectra.ipynb
-_MP_GRID = 2049  # theta nodes of the CDF table
+_MP_GRID = 2049  # theta nodes of the quantile table
+
+def _mp_cdf_unit(y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    "Closed-form MP CDF at y for sigma^2 = 1 (y and q broadcast; any float dtype), clipped to [0, 1] outside the support."
+    rq = q.sqrt(); a, b = (1 - rq) ** 2, (1 + rq) ** 2
+    u, v = (y - a).clamp_min(0).sqrt(), (b - y).clamp_min(0).sqrt()  # sqrt(lambda - a), sqrt(b - lambda)
+    f = u * v + 2 * (1 + q) * torch.atan2(u, v) - 2 * (1 - q) * torch.atan2((1 + rq) * u, (1 - rq) * v)
+    return (f / (2 * math.pi * q)).clamp(0, 1)
 
 def _mp_table(q: torch.Tensor, sigma2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "(lambda, CDF) tables (..., _MP_GRID) on the sin^2 grid: d lambda = (b-a) sin(2 theta) d theta cancels the edge roots."
+    "(lambda, CDF) tables (..., _MP_GRID) on the grid lambda = a + (b - a) sin^2 theta, theta uniform in [0, pi/2]."
     lo, hi = mp_edges(q, sigma2)
     th = torch.linspace(0, math.pi / 2, _MP_GRID, dtype=torch.float64, device=q.device)  # (G,)
     lo, hi, q, s = (t[..., None] for t in (lo, hi, q, sigma2))
     lam = lo + (hi - lo) * th.sin() ** 2  # (..., G)
-    dens = (hi - lo) ** 2 * (th.sin() * th.cos()) ** 2 * 2 / (2 * math.pi * s * q * lam.clamp_min(1e-300))  # rho dlam/dtheta
-    cdf = torch.cumulative_trapezoid(dens, th, dim=-1)
-    cdf = torch.cat([torch.zeros_like(cdf[..., :1]), cdf], -1)
-    return lam, cdf / cdf[..., -1:]  # normalize away the O(1/G^2) quadrature error
+    return lam, _mp_cdf_unit(lam / s, q)
 
 def _per_q(q: torch.Tensor, y: torch.Tensor, fn) -> torch.Tensor:
     "Apply `fn(y_subset, table_lambda, table_cdf)` with the sigma^2 = 1 table of each distinct q (q, y same shape)."
@@ -114,10 +128,9 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
     return fp[i - 1] + (fp[i] - fp[i - 1]) * w
 
 def mp_cdf(x, q, sigma2=1.0) -> torch.Tensor:
-    "Marchenko–Pastur CDF at `x` (q and sigma2 broadcast against x), by quadrature: $F(x; q, \\sigma^2) = F(x/\\sigma^2; q, 1)$."
+    "Marchenko–Pastur CDF at `x` (q and sigma2 broadcast against x), in closed form: $F(x; q, \\sigma^2) = F(x/\\sigma^2; q, 1)$."
     x = torch.as_tensor(x, dtype=torch.float64); q = _check_q(q).to(x.device)
-    y, q = torch.broadcast_tensors(x / torch.as_tensor(sigma2, dtype=torch.float64, device=x.device), q)
-    return _per_q(q, y.clone(), lambda v, lam, cdf: _interp(v, lam, cdf)).clamp(0, 1)
+    return _mp_cdf_unit(x / torch.as_tensor(sigma2, dtype=torch.float64, device=x.device), q)
 
 def mp_quantile(p, q, sigma2=1.0) -> torch.Tensor:
     "Inverse of `mp_cdf` at probabilities `p` in [0, 1] (q and sigma2 broadcast against p)."
@@ -126,38 +139,38 @@ def mp_quantile(p, q, sigma2=1.0) -> torch.Tensor:
     return s * _per_q(q, p.clone(), lambda v, lam, cdf: _interp(v, cdf, lam))
 
 # %% ../nbs/11_spectra.ipynb
-def _nanmedian_rows(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    "Lower median of each row's valid entries (`x` ascending where valid, valid entries first)."
-    k = ((valid.sum(1) - 1).clamp_min(0) // 2).long()
-    return x.gather(1, k[:, None])[:, 0]
-
 def mp_fit(evals: torch.Tensor,  # (L, K) eigenvalues of W^T W / N, ascending, nan-padded on the right
            q,  # aspect ratio M/N per row (L,) or a scalar
            n_rows,  # N per row (L,) or a scalar: sets the Tracy-Widom margin
            tw: float = 4.0,  # spikes lie above lambda_+ + tw * (Tracy-Widom scale)
            n_iter: int = 3,  # refits of sigma^2 after removing spikes
+           presorted: bool = False,  # rows already ascending with no nan (skips a sort)
           ) -> dict[str, torch.Tensor]:
     "Robust Marchenko–Pastur fit per row: sigma2, lambda_minus, lambda_plus, num_spikes, bulk_ks (float64, (L,) each)."
     if evals.dim() != 2: raise DataError(f"evals has shape {tuple(evals.shape)}; expected (n_layers, n_evals)")
-    x = evals.detach().to(torch.float64); L, dev = x.shape[0], x.device
-    valid = ~torch.isnan(x); x = torch.where(valid, x, torch.full_like(x, math.inf)).sort(1).values
-    valid = torch.isfinite(x)
+    dt = evals.dtype if evals.dtype in (torch.float32, torch.float64) else torch.float64  # (L, K) work in the input's precision
+    x = evals.detach().to(dt); L, K = x.shape; dev = x.device
+    if not presorted: x = torch.where(torch.isnan(x), torch.full_like(x, math.inf), x).sort(1).values
+    n_valid = torch.isfinite(x).sum(1)  # valid values come first
     q = _check_q(q).to(dev).expand(L).clone(); n_rows = torch.as_tensor(n_rows, dtype=torch.float64, device=dev).expand(L)
     m_cols = q * n_rows
-    bulk, n_valid = valid.clone(), valid.sum(1)
+    tw_unit = (n_rows.sqrt() + m_cols.sqrt()) * (n_rows.rsqrt() + m_cols.rsqrt()) ** (1 / 3) / n_rows  # TW scale / sigma^2
+    one_q = L == 0 or bool((q == q[0]).all())  # one layer shape: one quantile table
+    if one_q and L: lam_t, cdf_t = _mp_table(q[0], torch.ones((), dtype=torch.float64, device=dev))
+    nb = n_valid  # the bulk is a prefix of each sorted row: only its length changes
     for _ in range(n_iter + 1):
-        n_bulk = bulk.sum(1).clamp_min(1)
-        med = _nanmedian_rows(x, bulk)
-        p = ((((n_bulk - 1) // 2) + 0.5) / n_valid.clamp_min(1)).clamp(1e-6, 1 - 1e-6)  # the median's rank among all M
-        sigma2 = med / mp_quantile(p, q)
+        k = (nb - 1).clamp_min(0) // 2  # the bulk's lower median ...
+        med = x.gather(1, k[:, None])[:, 0].to(torch.float64)
+        p = ((k + 0.5) / n_valid.clamp_min(1)).clamp(1e-6, 1 - 1e-6)  # ... and its rank among all M
+        sigma2 = med / (_interp(p, cdf_t, lam_t) if one_q and L else mp_quantile(p, q))
         lo, hi = mp_edges(q, sigma2)
-        tw_scale = sigma2 * (n_rows.sqrt() + m_cols.sqrt()) * (n_rows.rsqrt() + m_cols.rsqrt()) ** (1 / 3) / n_rows
-        bulk = valid & (x <= (hi + tw * tw_scale)[:, None])
-    spikes = (valid & ~bulk).sum(1)
-    F = mp_cdf(torch.where(bulk, x, torch.zeros_like(x)), q[:, None].expand_as(x), sigma2[:, None])  # (L, K)
-    nb = bulk.sum(1, keepdim=True).clamp_min(1); rank = torch.arange(x.shape[1], dtype=torch.float64, device=dev)[None]
-    ks = torch.where(bulk, torch.maximum((rank + 1) / nb - F, F - rank / nb), torch.zeros_like(F)).amax(1)
-    return dict(sigma2=sigma2, lambda_minus=lo, lambda_plus=hi, num_spikes=spikes, bulk_ks=ks)
+        thr = (hi + tw * sigma2 * tw_unit)[:, None].to(dt).contiguous()
+        nb = torch.minimum(torch.searchsorted(x, thr, right=True)[:, 0], n_valid)  # values <= edge + margin
+    F = _mp_cdf_unit(x / sigma2.to(dt)[:, None], q.to(dt)[:, None])  # (L, K)
+    rank = torch.arange(K, dtype=dt, device=dev)[None]; nbf = nb.clamp_min(1)[:, None].to(dt)
+    ks = torch.where(rank < nb[:, None], torch.maximum((rank + 1) / nbf - F, F - rank / nbf), torch.zeros_like(F)).amax(1)
+    ks = ks.to(torch.float64)
+    return dict(sigma2=sigma2, lambda_minus=lo, lambda_plus=hi, num_spikes=n_valid - nb, bulk_ks=ks)
 
 # %% ../nbs/11_spectra.ipynb
 def bbp_spike(theta, q, sigma2=1.0) -> torch.Tensor:
@@ -186,43 +199,60 @@ WW_SMALL_N_MIN_TAIL = 8  # its fit_powerlaw_smallN k_min
 WW_EVALS_THRESH = 1e-5  # its EVALS_THRESH: eigenvalues at or below are dropped before the fit
 MIN_EVALS_TRUSTED, MAX_ALPHA_TRUSTED = 50, 8.0  # WeightWatcher's rule of thumb for a trustworthy alpha
 
-def _pack(evals: torch.Tensor, thresh: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _pack(evals: torch.Tensor, thresh: float, presorted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     "Sorted values > thresh first, +inf padding after: ((L, K) float, (L,) counts)."
+    if presorted:  # ascending, no nan: the kept values are a suffix of each row; shift it to the front
+        K = evals.shape[1]; drop = (evals <= thresh).sum(1)
+        idx = torch.arange(K, device=evals.device)[None] + drop[:, None]
+        x = evals.gather(1, idx.clamp_max(K - 1))
+        return torch.where(idx < K, x, torch.full_like(x, math.inf)), K - drop
     keep = ~torch.isnan(evals) & (evals > thresh)
     x = torch.where(keep, evals, torch.full_like(evals, math.inf)).sort(1).values
     return x, keep.sum(1)
 
-def _ks_block(lx: torch.Tensor, n: torch.Tensor, inv_n: torch.Tensor, alpha: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    "KS distances (L, stop-start) of candidates start..stop-1: max_j>=i |1 - (x_j/x_i)^(1-a_i) - (j-i)/n_i|."
-    K = lx.shape[1]
-    i = torch.arange(start, stop, device=lx.device)[:, None]  # (c, 1)
-    j = torch.arange(start, K, device=lx.device)[None]  # (1, K')
-    t = lx[:, None, start:] - lx[:, start:stop, None]  # (L, c, K') log(x_j / x_i)
-    t.mul_(1 - alpha[:, start:stop, None]).exp_()  # (x_j / x_i)^(1 - a): 1 - model CDF
-    t = torch.addcmul(t, (j - i).to(lx.dtype), inv_n[:, start:stop, None]).sub_(1).abs_()  # |model CDF - empirical|
-    t.masked_fill_(j < i, 0).masked_fill_(j >= n[:, None, None], 0)  # outside the tail
-    return t.amax(2)
+def _ks_block(lxe: torch.Tensor, jm: torch.Tensor, inv_n: torch.Tensor, b: torch.Tensor, start: int, stop: int,
+              buf: torch.Tensor) -> torch.Tensor:
+    "KS distances (R, stop-start) of candidates start..stop-1: max_j>=i |(x_j/x_i)^(1-a_i) + (j-n)/n_i| (b = (1-a) log2 e)."
+    R, K = lxe.shape; c = stop - start
+    t = buf[:R * c * (K - start)].view(R, c, K - start)  # reused memory: no page faults per block
+    torch.sub(lxe[:, None, start:], lxe[:, start:stop, None], out=t)  # (R, c, K') log(x_j / x_i)
+    t.mul_(b[:, start:stop, None]).clamp_(-120, 120).exp2_()  # (x_j / x_i)^(1 - a): 1 - model CDF (clamped: no denormals)
+    t.addcmul_(jm[:, None, start:], inv_n[:, start:stop, None])  # minus (1 - empirical CDF): model - empirical
+    t[:, :, :c].masked_fill_(torch.ones(c, c, dtype=torch.bool, device=t.device).tril(-1), 0)  # j < i: not in the tail
+    return t.abs_().amax(2)
 
 def _ks_all(lx, n, alpha, max_elems: int) -> torch.Tensor:
-    "KS distance of every candidate (L, K), computed in candidate blocks of at most `max_elems` block entries."
-    L, K = lx.shape
-    c = max(1, min(K, max_elems // max(1, L * K)))
-    inv_n = 1 / (n[:, None] - torch.arange(K, device=lx.device)[None]).clamp_min(1).to(lx.dtype)  # (L, K) 1 / tail size
-    return torch.cat([_ks_block(lx, n, inv_n, alpha, s, min(K, s + c)) for s in range(0, K, c)], 1)
+    "KS distance of every candidate (L, K), in blocks of at most `max_elems` entries (rows x candidates x values)."
+    L, K = lx.shape; dev = lx.device
+    j = torch.arange(K, device=dev)
+    jc = torch.minimum(j[None], (n - 1).clamp_min(0)[:, None])  # (L, K) positions clipped to the tail's last value
+    lxe = lx.gather(1, jc)  # each row padded with its last log value
+    jm = (jc - n[:, None]).to(lx.dtype)  # j - n
+    inv_n = 1 / (n[:, None] - j[None]).clamp_min(1).to(lx.dtype)  # (L, K) 1 / tail size
+    b = (1 - alpha) * math.log2(math.e)  # (L, K) exponent of the model's survival function, for exp2 (2-3x faster than exp)
+    c = K if K <= 32 else max(8, min(K, max_elems // max(1, L * K)))  # candidates per block
+    R = max(1, min(L, max_elems // (c * K)))  # rows per block
+    out = torch.empty(L, K, dtype=lx.dtype, device=dev); buf = torch.empty(R * c * K, dtype=lx.dtype, device=dev)
+    for r in range(0, L, R):
+        rs = slice(r, r + R); args = (lxe[rs], jm[rs], inv_n[rs], b[rs])
+        for s in range(0, K, c): out[rs, s:s + c] = _ks_block(*args, s, min(K, s + c), buf)
+    return out
 
 # %% ../nbs/11_spectra.ipynb
 def powerlaw_fit(evals: torch.Tensor,  # (L, K) eigenvalues, any order, nan-padded
                  method: str = "ww",  # "ww" (WeightWatcher 0.7.7) or "clauset" (the powerlaw package)
                  thresh: float = WW_EVALS_THRESH,  # values <= thresh are dropped (WeightWatcher's EVALS_THRESH)
                  alpha_range: tuple[float, float] = (1.0, math.inf),  # "clauset": valid open interval of alpha
-                 max_elems: int = 1 << 22,  # memory bound of one KS block, in entries
+                 max_elems: int | None = None,  # entries of one KS block (None: 2**20 on CPU, 2**26 on GPU)
+                 presorted: bool = False,  # rows already ascending with no nan (skips a sort)
                 ) -> dict[str, torch.Tensor]:
     "Power-law fit per row: alpha, xmin, xmax, D (KS distance), sigma, num_pl_spikes ((L,) each; alpha = -1 where it fails)."
     if method not in PL_METHODS: raise ConfigError(f"method={method!r} unknown; choose one of {PL_METHODS}")
     if evals.dim() != 2: raise DataError(f"evals has shape {tuple(evals.shape)}; expected (n_layers, n_evals)")
     dt = torch.float64 if evals.dtype == torch.float64 else torch.float32
-    x, n = _pack(evals.to(dt), thresh)  # (L, K), (L,)
+    x, n = _pack(evals.to(dt), thresh, presorted)  # (L, K), (L,)
     L, K = x.shape; dev = x.device
+    if max_elems is None: max_elems = 1 << (26 if x.is_cuda else 20)
     lx = torch.where(torch.isfinite(x), x.log(), torch.zeros_like(x))
     idx = torch.arange(K, device=dev)[None]  # (1, K)
     s = lx.flip(1).cumsum(1).flip(1)  # suffix sums of log x (padding adds 0)
@@ -278,10 +308,11 @@ R_GOE = 0.5307  # <r> of large GOE matrices (Atas et al. 2013, Table I)
 R_POISSON = 2 * math.log(2) - 1  # 0.3863: independent levels
 
 def mean_gap_ratio(evals: torch.Tensor,  # (L, K) eigenvalues, nan-padded; sorted here
+                   presorted: bool = False,  # rows already ascending with no nan (skips the sort)
                   ) -> torch.Tensor:
     "Mean adjacent-gap ratio <r> per row (nan with fewer than 3 levels); ties (0/0) are skipped."
     if evals.dim() != 2: raise DataError(f"evals has shape {tuple(evals.shape)}; expected (n_layers, n_evals)")
-    x = torch.where(torch.isnan(evals), torch.full_like(evals, math.inf), evals).sort(1).values
+    x = evals if presorted else torch.where(torch.isnan(evals), torch.full_like(evals, math.inf), evals).sort(1).values
     s = x[:, 1:] - x[:, :-1]  # gaps (inf - inf = nan, finite - inf = inf beyond the data)
     a, b = s[:, :-1], s[:, 1:]
     ok = torch.isfinite(a) & torch.isfinite(b) & (torch.maximum(a, b) > 0)
@@ -338,9 +369,11 @@ def module_layers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 # %% ../nbs/11_spectra.ipynb
+WW_WEAK_RANK_TOL = 1e-6  # WeightWatcher's WEAK_RANK_LOSS_TOLERANCE on eigenvalues
+
 def _mp_columns(ev: torch.Tensor, N: int, M: int, tw: float) -> dict[str, torch.Tensor]:
     "MP fit of W^T W / N for ESD rows `ev` (n, K), with mp_softrank = lambda_plus / lambda_max (WeightWatcher's definition)."
-    mp = mp_fit(ev / N, M / N, N, tw)
+    mp = mp_fit(ev / N, M / N, N, tw, presorted=True)
     mp["mp_softrank"] = mp["lambda_plus"] / (ev[:, -1].to(torch.float64) / N).clamp_min(1e-300)
     return mp
 
@@ -357,22 +390,25 @@ def analyze_layer(weight: torch.Tensor,  # (n_models, out, in) or (n_models, out
     mats = layer_matrices(weight, conv)  # (n, S, out, in)
     n, S, o, i = mats.shape; N, M = max(o, i), min(o, i)
     scale = conv_scale if kind == "conv2d" else 1.0
-    ev = esd(mats, scale)  # (n, S*M)
-    big = 1 << (26 if ev.is_cuda else 22)
-    pl = powerlaw_fit(ev, method, max_elems=big)
+    evs = _gram_eigvalsh(mats) * scale  # (n, S, M) per slice
+    ev = evs.flatten(1).sort(1).values if S * M > 1 else evs.flatten(1)  # (n, S*M) the pooled ESD, as `esd`
+    pl = powerlaw_fit(ev, method, presorted=True)
     cols = dict(N=np.full(n, N), M=np.full(n, M), rf=np.full(n, S), Q=np.full(n, N / M), q=np.full(n, M / N),
                 num_evals=np.full(n, S * M), lambda_max=ev[:, -1], sv_max=ev[:, -1].clamp_min(0).sqrt(), **pl,
-                **norm_metrics(ev, pl["alpha"], N), **_mp_columns(ev, N, M, tw), r_mean=mean_gap_ratio(ev))
+                **norm_metrics(ev, pl["alpha"], N), **_mp_columns(ev, N, M, tw), r_mean=mean_gap_ratio(ev, presorted=True))
     cols["alpha_trusted"] = (pl["alpha"] > 1) & (pl["alpha"] <= MAX_ALPHA_TRUSTED) & (S * M >= MIN_EVALS_TRUSTED)
+    sv = evs.clamp_min(0).sqrt()  # (n, S, M) singular values per slice
+    cols.update(sv_min=sv.amin(2).amax(1), rank_loss=(sv <= sv.amax(2, keepdim=True) * N * np.finfo(np.float64).eps).sum((1, 2)),
+                weak_rank_loss=(ev < WW_WEAK_RANK_TOL).sum(1))
     if vectors:
         e2, ipr = eigen_ipr(mats * scale ** 0.5)  # (n, S, M)
         e2, order = e2.flatten(1).sort(1); ipr = ipr.flatten(1).gather(1, order)
         cols.update(ipr_mean=ipr.mean(1), ipr_max=ipr.amax(1), mobility_edge=mobility_edge(e2, ipr, M))
     if generator is not None:
         evr = esd(layer_matrices(shuffle_entries(weight, generator), conv), scale)
-        plr = powerlaw_fit(evr, method, max_elems=big); mpr = _mp_columns(evr, N, M, tw)
+        plr = powerlaw_fit(evr, method, presorted=True); mpr = _mp_columns(evr, N, M, tw)
         cols.update(rand_lambda_max=evr[:, -1], rand_alpha=plr["alpha"], rand_num_spikes=mpr["num_spikes"],
-                    rand_bulk_ks=mpr["bulk_ks"], rand_r_mean=mean_gap_ratio(evr))
+                    rand_bulk_ks=mpr["bulk_ks"], rand_r_mean=mean_gap_ratio(evr, presorted=True))
     return cols
 
 # %% ../nbs/11_spectra.ipynb
@@ -455,18 +491,23 @@ class WeightSpectra:
         "One row per (model, layer): `model` (row of the source), `layer_id`, `name`, `layer_type`, then the metrics."
         self._check_fitted(); X = self.source_ if X is None else X
         from tqdm.auto import tqdm
-        gen, frames, indexes = None, [], {}
-        for first, index, lid, name, wb in tqdm(list(self._batches(X)), disable=not self.progress, desc="spectra"):
+        gen, parts, index = None, [], None
+        for first, idx, lid, name, wb in tqdm(list(self._batches(X)), disable=not self.progress, desc="spectra"):
             if self.randomize and gen is None: gen = torch.Generator(device=wb.device).manual_seed(self.seed)
             cols = analyze_layer(wb, self.conv, self.conv_scale, self.method, self.tw, self.vectors, gen if self.randomize else None)
-            df = pd.DataFrame({k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in cols.items()})
-            df.insert(0, "model", np.arange(first, first + len(wb))); df.insert(1, "layer_id", lid); df.insert(2, "name", name)
-            df.insert(3, "layer_type", "conv2d" if wb.dim() == 5 else "dense")
-            frames.append(df)
-            if index is not None: indexes[first - (first % self.batch_size)] = index
-        out = pd.concat(frames, ignore_index=True).sort_values(["model", "layer_id"], kind="stable").reset_index(drop=True)
-        out["warning"] = np.where(out["alpha"] < 2, "over-trained", np.where(out["alpha"] > 6, "under-trained", ""))
-        index = next(iter(indexes.values()), None)
+            cols = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in cols.items()}
+            parts.append((first, lid, name, "conv2d" if wb.dim() == 5 else "dense", len(wb), cols))
+            if index is None: index = idx
+        # one DataFrame from whole columns, rows ordered by (model, layer_id)
+        model = np.concatenate([np.arange(f, f + n) for f, _, _, _, n, _ in parts])
+        lids = np.concatenate([np.full(n, l) for _, l, _, _, n, _ in parts])
+        order = np.lexsort((lids, model))
+        data = dict(model=model[order], layer_id=lids[order],
+                    name=np.concatenate([np.full(n, nm, dtype=object) for _, _, nm, _, n, _ in parts])[order],
+                    layer_type=np.concatenate([np.full(n, t, dtype=object) for _, _, _, t, n, _ in parts])[order])
+        data.update({k: np.concatenate([p[5][k] for p in parts])[order] for k in parts[0][5]})
+        a = data["alpha"]; data["warning"] = np.where(a < 2, "over-trained", np.where(a > 6, "under-trained", ""))
+        out = pd.DataFrame(data)
         if index is not None:  # a zoo: its index columns first
             meta = index.reset_index(drop=True).iloc[out["model"].to_numpy()].reset_index(drop=True)
             out = pd.concat([meta, out], axis=1)

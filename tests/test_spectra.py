@@ -24,7 +24,9 @@ def test_alpha_matches_weightwatcher():
         warnings.simplefilter("ignore"); theirs = ww.WeightWatcher().analyze(model=model)
     ours = WeightSpectra().fit(model).transform()
     assert len(theirs) == len(ours) == 4
-    for col in ("alpha", "xmin", "num_pl_spikes", "log_norm", "log_spectral_norm", "stable_rank", "alpha_weighted", "num_evals"):
+    for col in ("alpha", "xmin", "num_pl_spikes", "log_norm", "log_spectral_norm", "stable_rank", "alpha_weighted", "num_evals",
+                "D", "sigma", "xmax", "lambda_max", "sv_max", "sv_min", "rank_loss", "weak_rank_loss", "matrix_rank", "entropy",
+                "log_alpha_norm", "N", "M", "rf"):
         np.testing.assert_allclose(ours[col].to_numpy(float), theirs[col].to_numpy(float), rtol=1e-3, atol=1e-4, err_msg=col)
 
 
