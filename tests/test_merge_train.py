@@ -39,7 +39,8 @@ def test_cli_trains_logs_offline_and_resumes(tiny_zoo, tmp_path, capsys, monkeyp
     printed = capsys.readouterr().out
     assert f"checkpoint: {out / 'transformer_ae.safetensors'}" in printed
     tensors, meta = load_safetensors(out / "last.safetensors")
-    assert any(k.startswith("opt.") for k in tensors) and json.loads(meta["epoch"]) == 1
+    assert json.loads(meta["epoch"]) == 1 and any(k.startswith("model.") for k in tensors)
+    assert not any(k.startswith("opt.") for k in tensors)  # a finished run keeps no optimizer state
     assert list((out / "wandb").glob("offline-run-*")), "no offline W&B run was written"
     before = (out / "last.safetensors").stat().st_mtime_ns
     again = parse("--profile", "tiny", "--zoo", tiny_zoo, "--out", out, "--epochs", "2", "--no-progress", "--wandb-mode", "disabled")
