@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import ConfigError, get_logger, get_profile, resolve_device
-from .cnn import N_PARAMS, cnn_forward, init_params, init_zoo_params, params_to_flat, zoo_forward
+from .cnn import N_PARAMS, cnn_forward, flat_to_params, init_params, init_zoo_params, params_to_flat, zoo_forward
 from .data import MnistDataset, load_dataset, stack_experiences
 from .zoo import ZooWriter, all_experiences, epoch_bin, merge_scenarios, split_scenarios
 
@@ -26,8 +26,8 @@ log = get_logger(__name__)
 # %% auto 0
 __all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam',
            'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'bucket_rows', 'train_step', 'evaluate',
-           'ModelGroup', 'train_group', 'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'train_groups',
-           'build_zoo']
+           'ModelGroup', 'train_group', 'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups',
+           'longest_first', 'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class TrainConfig:
     patience: int = 3  # stagnant epochs before stopping
     margin_pp: float = 0.05  # stagnation margin, percentage points of validation accuracy
     eval_chunk: int = 512  # images per model per forward pass when evaluating
-    precision: str = "auto"  # "fp32", or "bf16" autocast for forward/backward (fp32 weights and Adam); auto: bf16 on CUDA
+    precision: str = "auto"  # "fp32", or "bf16" autocast for forward/backward (fp32 weights and Adam); auto: bf16 on CUDA (slower on CPU)
 
     def __post_init__(self):
         if not self.epoch_bins or list(self.epoch_bins) != sorted(set(self.epoch_bins)) or self.epoch_bins[0] < 1:
@@ -128,36 +128,48 @@ def _model_losses(params, images, labels, idx, valid, activation):
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
-def bucket_rows(mask: torch.Tensor) -> torch.Tensor:
-    "Indices of the True rows of `mask` (n,), padded with False rows to the next power of two (at most n)."
-    on, off = mask.nonzero().flatten(), (~mask).nonzero().flatten()
+def bucket_rows(mask: torch.Tensor, pad: bool = True) -> torch.Tensor:
+    "Indices of the True rows of `mask` (n,), padded with False rows to the next power of two (at most n) if `pad`."
+    on = mask.nonzero().flatten()
+    if not pad: return on
+    off = (~mask).nonzero().flatten()
     size = min(len(mask), 1 << max(0, (len(on) - 1).bit_length()))
     return torch.cat([on, off[:size - len(on)]])
 
-def train_step(params: dict[str, torch.Tensor], opt: StackedAdam, images: torch.Tensor, labels: torch.Tensor,
+def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # pow-2 row buckets only help cuDNN's shape cache
+
+def _gather_models(params, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    "The models `rows` of stacked `params` (a dict, or a flat (n, 2464) tensor) as a params dict; differentiable."
+    if isinstance(params, torch.Tensor): return flat_to_params(params[rows])  # (m, 2464) -> views
+    return {k: v[rows] for k, v in params.items()}
+
+def train_step(params: dict[str, torch.Tensor] | torch.Tensor, opt: StackedAdam, images: torch.Tensor, labels: torch.Tensor,
                train_index: torch.Tensor, positions: torch.Tensor, activation: str, lr: torch.Tensor) -> None:
     "One Adam step for every model with a valid position; models with none are left out of the forward pass."
     valid = positions >= 0  # (n, B)
     active = valid.any(1)
-    rows = bucket_rows(active)  # (m,): stopped or idle models cost no compute; power-of-2 sizes keep cuDNN's tuned shapes
-    sub = {k: v[rows] for k, v in params.items()}  # differentiable gather: gradients land in the full tensors
+    rows = bucket_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute
+    sub = _gather_models(params, rows)  # differentiable gather: gradients land in the full tensors
     idx = train_index[rows].gather(1, positions[rows].clamp(min=0))  # (m, B) image indices
     losses, _ = _model_losses(sub, images, labels, idx, valid[rows], activation)
-    grads = torch.autograd.grad(losses.sum(), list(params.values()))
-    opt.step(dict(zip(params, grads)), lr, active)
+    leaves = [params] if isinstance(params, torch.Tensor) else list(params.values())
+    grads = torch.autograd.grad(losses.sum(), leaves)
+    opt.step(dict(zip(opt.params, grads)), lr, active)
 
 # %% ../nbs/03b_train.ipynb
 _MAX_MODEL_IMAGES = 2**18  # model x image pairs per forward pass: conv1's output is 4,608 floats each, 1.2e9 in all
+_CPU_MODEL_IMAGES = 1024  # on CPU: conv1's output stays at 19 MB, so glibc reuses its buffers (above 32 MiB it maps fresh pages per chunk)
 
 @torch.no_grad()
 def evaluate(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
              lengths: torch.Tensor, activation: str, chunk: int = 512) -> dict[str, torch.Tensor]:
     "Accuracy (n,), mean loss (n,) and confusion counts (n, 10, 10) of each model on its first lengths[m] images of `index`."
     n, L = index.shape
-    chunk = max(1, min(chunk, _MAX_MODEL_IMAGES // n))  # keep every conv tensor under 2^31 elements (cuDNN's indexing)
+    cuda = index.is_cuda
+    chunk = max(1, min(chunk, (_MAX_MODEL_IMAGES if cuda else _CPU_MODEL_IMAGES) // n))  # CUDA: conv tensors under 2^31 elements (cuDNN's indexing)
     loss, correct = torch.zeros(n, device=index.device), torch.zeros(n, device=index.device)
     conf = torch.zeros(n, 100, dtype=torch.int64, device=index.device)
-    index = torch.cat([index, index[:, :(-L) % chunk]], 1) if L > chunk else index  # whole chunks: one tuned conv shape
+    index = torch.cat([index, index[:, :(-L) % chunk]], 1) if cuda and L > chunk else index  # whole chunks: one tuned cuDNN shape
     for j in range(0, index.shape[1], chunk):
         idx = index[:, j:j + chunk]  # (n, c)
         valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:, None]  # (n, c)
@@ -186,34 +198,50 @@ def _split_index(dataset, experiences, split, device):
     idx, lens = stack_experiences(dataset, experiences, split)
     return idx.to(device), lens.to(device)
 
-def _metrics(params, dataset_tensors, splits, activation, chunk, sel):
-    "Train/val/test metrics of the models `sel` (bool (n,)), plus their test confusion matrices."
-    rows, k = bucket_rows(sel), int(sel.sum())  # the first k rows are the selected models, in order
-    sub = {name: v[rows] for name, v in params.items()}
+def _metrics(weights, models, dataset_tensors, splits, activation, chunk):
+    "Train/test accuracy and loss of checkpoint `weights` (k, 2464) of the group's models `models` (k,), and test confusions."
+    k = len(models)
+    pad = (1 << max(0, (k - 1).bit_length())) - k if _pad_rows(weights) else 0  # pow-2 sizes keep cuDNN's tuned shapes
+    weights, models = torch.cat([weights, weights[-1:].expand(pad, -1)]), torch.cat([models, models[-1:].expand(pad)])
     images, labels = dataset_tensors
     out = {}
-    for name, (idx, lens) in splits.items():
-        r = evaluate(sub, images, labels, idx[rows], lens[rows], activation, chunk)
+    for name in ("train", "test"):
+        idx, lens = splits[name]
+        r = evaluate(flat_to_params(weights), images, labels, idx[models], lens[models], activation, chunk)
         out[f"{name}_acc"], out[f"{name}_loss"] = r["acc"][:k].cpu(), r["loss"][:k].cpu()
-        if name == "test": out["confusion"] = r["confusion"][:k].flatten(1).cpu()
+    out["confusion"] = r["confusion"][:k].flatten(1).cpu()
     return out
 
 # %% ../nbs/03b_train.ipynb
+_ROW_KEYS = ("model_id", "bin", "epoch", "is_final", "train_acc", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss",
+             "confusion")  # a checkpoint row's columns, in the index's order
+
 class _Checkpoints:
     "Per model: the finished checkpoints, plus a pending one that a later stop in the same bin may replace."
     def __init__(self, group: ModelGroup):
         self.group, self.done, self.pending = group, [], {}
 
-    def take(self, params, sel, bin_, epoch, final, metrics):
-        "Snapshot the models `sel` (bool (n,)) at `epoch` into `bin_`; `final` (list of bool) marks those that stopped."
-        flat = params_to_flat({k: v[sel].detach() for k, v in params.items()}).cpu()  # (k, 2464)
+    def take(self, params, sel, bin_, epoch, final, val) -> list[tuple]:
+        "Snapshot models `sel` (bool (n,)) at `epoch` into `bin_` with this epoch's `val` (acc, loss); return those now kept for good."
+        flat = params.detach()[sel]  # (k, 2464) copy, on the params' device until evaluated
+        kept = []
         for j, m in enumerate(sel.nonzero().flatten().tolist()):
             row = {"model_id": self.group.model_ids[m], "bin": bin_, "epoch": epoch, "is_final": bool(final[j]),
-                   **{k: (v[j].tolist() if k == "confusion" else float(v[j])) for k, v in metrics.items()}}
+                   "val_acc": float(val[0][m]), "val_loss": float(val[1][m])}
             old = self.pending.pop(m, None)
-            if old is not None and bin_ == epoch: self.done.append(old)  # a new bin reached: the previous bin's stays
-            self.pending[m] = (row, flat[j])  # (a stop between bins replaces the bin's checkpoint)
-            if final[j]: self.done.append(self.pending.pop(m))
+            if old is not None and bin_ == epoch: kept.append(old)  # a new bin reached: the previous bin's stays
+            self.pending[m] = (m, row, flat[j])  # (a stop between bins replaces the bin's checkpoint)
+            if final[j]: kept.append(self.pending.pop(m))
+        return kept
+
+    def finish(self, kept: list[tuple], metrics) -> None:
+        "File the `kept` checkpoints as done, with their train/test metrics from `metrics(weights (k, 2464), models (k,))`."
+        if not kept: return
+        w = torch.stack([w for _, _, w in kept])
+        out = metrics(w, torch.tensor([m for m, _, _ in kept], device=w.device))
+        for j, (_, row, _) in enumerate(kept):
+            row = {**row, **{k: (v[j].tolist() if k == "confusion" else float(v[j])) for k, v in out.items()}}
+            self.done.append(({k: row[k] for k in _ROW_KEYS}, w[j].cpu()))
 
     def rows_and_weights(self):
         done = sorted(self.done, key=lambda rw: (rw[0]["model_id"], rw[0]["bin"]))
@@ -224,16 +252,16 @@ def _end_of_epoch(params, group, ckpt, splits, tensors, cfg, epoch, active, coun
     "Early stopping and checkpoints after `epoch`; returns (active, counter, val_acc)."
     val_acc, stop = None, torch.zeros_like(active)
     if epoch >= cfg.epoch_bins[0] - 1:  # the accuracy before the first check is needed as its reference
-        rows, k = bucket_rows(active), int(active.sum())  # stopped models need no more validation
+        rows, k = bucket_rows(active, pad=_pad_rows(active)), int(active.sum())  # stopped models need no more validation
         val_idx, val_len = splits["val"]
-        acc = evaluate({n: v[rows] for n, v in params.items()}, *tensors, val_idx[rows], val_len[rows], group.activation, cfg.eval_chunk)["acc"]
-        val_acc = torch.zeros(len(active), device=acc.device).index_copy_(0, rows[:k], acc[:k])  # (n,); 0 for stopped models
+        r = evaluate(_gather_models(params.detach(), rows), *tensors, val_idx[rows], val_len[rows], group.activation, cfg.eval_chunk)
+        val_acc, val_loss = (torch.zeros(len(active), device=active.device).index_copy_(0, rows[:k], r[s][:k]) for s in ("acc", "loss"))  # (n,); 0 for stopped
     if prev_val is not None: counter, stop = stagnation_update(val_acc, prev_val, counter, epoch, cfg)
     stop = (stop | (epoch == cfg.max_epochs)) & active
     take = stop | (active & (epoch in cfg.epoch_bins))
     if take.any():
-        metrics = _metrics(params, tensors, splits, group.activation, cfg.eval_chunk, take)
-        ckpt.take(params, take, epoch_bin(epoch, cfg.epoch_bins, cfg.max_epochs), epoch, stop[take].tolist(), metrics)
+        kept = ckpt.take(params, take, epoch_bin(epoch, cfg.epoch_bins, cfg.max_epochs), epoch, stop[take].tolist(), (val_acc.cpu(), val_loss.cpu()))
+        ckpt.finish(kept, lambda w, m: _metrics(w, m, tensors, splits, group.activation, cfg.eval_chunk))
     return active & ~stop, counter, val_acc
 
 def _rows_frame(rows: list[dict], group: ModelGroup) -> pd.DataFrame:
@@ -254,8 +282,8 @@ def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, devi
     images, labels = dataset.images.to(device), dataset.labels.to(device)
     splits = {s: _split_index(dataset, group.experiences, s, device) for s in ("train", "val", "test")}
     tr_idx, tr_len = splits["train"]
-    params = {k: v.requires_grad_() for k, v in init_zoo_params(group.init, n, group.init_seed, device=device).items()}  # (n, ...)
-    opt = StackedAdam(params, cfg.betas, cfg.eps)
+    params = params_to_flat(init_zoo_params(group.init, n, group.init_seed, device=device)).requires_grad_()  # (n, 2464)
+    opt = StackedAdam({"flat": params}, cfg.betas, cfg.eps)
     steps = (tr_len + cfg.batch_size - 1) // cfg.batch_size  # (n,) steps per epoch of each model
     half_cycle = cfg.half_cycle_epochs * steps.double()
     ckpt = _Checkpoints(group)
@@ -357,9 +385,14 @@ def _run_group(task) -> tuple[str, int]:
     return key, len(group)
 
 # %% ../nbs/03b_train.ipynb
+def longest_first(groups: list[tuple[str, ModelGroup]]) -> list[tuple[str, ModelGroup]]:
+    "(key, group) pairs by decreasing total class count of their models (the training images per epoch); stable."
+    return sorted(groups, key=lambda kg: -sum(len(e) for e in kg[1].experiences))
+
 def train_groups(groups: list[tuple[str, ModelGroup]], data_args: tuple, cfg: TrainConfig, device="cpu", workers: int = 1,
                  sink: tuple[str, dict] | None = None, bar=None) -> None:
-    "Train (key, group) pairs in this process (workers=1) or in a pool of single-threaded spawned workers."
+    "Train (key, group) pairs in this process (workers=1) or, longest first, in a pool of single-threaded spawned workers."
+    if workers > 1: groups = longest_first(groups)
     tasks = [(k, g, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for k, g in groups]
     if workers == 1: return _advance(map(_run_group, tasks), bar)
     with torch.multiprocessing.get_context("spawn").Pool(workers) as pool:  # leaving it terminates the workers
