@@ -33,20 +33,13 @@ def _bwd_fused(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, del
     b = bh // H
     qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
     offs_n = pid * BN + tl.arange(0, BN); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-    k = tl.load(k_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-    v = tl.load(v_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-    pk = tl.load(pk_ptr + f_off + offs_n[:, None] * MF + offs_f[None, :], mask=offs_n[:, None] < L, other=0.0)
-    ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+    k, v, pk, ck = G._key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
     dk = tl.zeros((BN, DH), tl.float32); dv = tl.zeros((BN, DH), tl.float32)
     dpk = tl.zeros((BN, MF), tl.float32); dck = tl.zeros((BN,), tl.float32)
     lo = (pid * BN // BM) * BM if CAUSAL else 0
     for start in range(lo, L, BM):
         offs_m = start + tl.arange(0, BM)
-        q = tl.load(q_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-        pq = tl.load(pq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], mask=offs_m[:, None] < L, other=0.0)
-        do = tl.load(do_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-        lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-        delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+        q, pq, do, lse, delta = G._query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
         sq, kap = G._logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
         kc = tl.maximum(kap, 1e-30)
         pt = tl.exp2(sq - lse[:, None])

@@ -95,24 +95,38 @@ if triton is not None:
         return tl.where(ok, sq, -float("inf")), kap
 
     @triton.jit
+    def _rows(ptr, off, offs, L, W: tl.constexpr):
+        "Rows `offs` (< L) of a row-major (L, W) block starting at `off`, zeros past L."
+        return tl.load(ptr + off + offs[:, None] * W + tl.arange(0, W)[None, :], mask=offs[:, None] < L, other=0.0)
+
+    @triton.jit
+    def _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH: tl.constexpr, MF: tl.constexpr):
+        "K, V (BN, Dh), ψ_K (BN, m) and c_K (BN,) for the keys `offs_n`."
+        ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+        return (_rows(k_ptr, qkv_off, offs_n, L, DH), _rows(v_ptr, qkv_off, offs_n, L, DH), _rows(pk_ptr, f_off, offs_n, L, MF), ck)
+
+    @triton.jit
+    def _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH: tl.constexpr, MF: tl.constexpr):
+        "Q, dO (BM, Dh), ψ_Q (BM, m), the forward's base-2 log-sum-exp and δ = rowsum(dO∘O) (BM,) for the queries `offs_m`."
+        lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
+        delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+        return (_rows(q_ptr, qkv_off, offs_m, L, DH), _rows(pq_ptr, f_off, offs_m, L, MF), _rows(do_ptr, qkv_off, offs_m, L, DH), lse, delta)
+
+    @triton.jit
     def _gak_fwd_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, o_ptr, lse_ptr, H, L, scale,
                         DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                         CAUSAL: tl.constexpr, DOT: tl.constexpr):
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
-        offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-        q = tl.load(q_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-        pq = tl.load(pq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], mask=offs_m[:, None] < L, other=0.0)
+        offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH)
+        q, pq = _rows(q_ptr, qkv_off, offs_m, L, DH), _rows(pq_ptr, f_off, offs_m, L, MF)
         m_i = tl.full((BM,), -float("inf"), tl.float32); l_i = tl.zeros((BM,), tl.float32)
         acc = tl.zeros((BM, DH), tl.float32)
         hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
         for start in range(0, hi, BN):
             offs_n = start + tl.arange(0, BN)
-            k = tl.load(k_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-            v = tl.load(v_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-            pk = tl.load(pk_ptr + f_off + offs_n[:, None] * MF + offs_f[None, :], mask=offs_n[:, None] < L, other=0.0)
-            ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+            k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
             sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
             m_new = tl.maximum(m_i, tl.max(sq, axis=1))  # max of the logits without log K: K <= m bounds every term
             alpha = tl.exp2(m_i - m_new)
@@ -134,20 +148,13 @@ if triton is not None:
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
         offs_n = pid * BN + tl.arange(0, BN); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-        k = tl.load(k_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-        v = tl.load(v_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-        pk = tl.load(pk_ptr + f_off + offs_n[:, None] * MF + offs_f[None, :], mask=offs_n[:, None] < L, other=0.0)
-        ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+        k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
         dk = tl.zeros((BN, DH), tl.float32); dv = tl.zeros((BN, DH), tl.float32)
         dpk = tl.zeros((BN, MF), tl.float32); dck = tl.zeros((BN,), tl.float32)
         lo = (pid * BN // BM) * BM if CAUSAL else 0
         for start in range(lo, L, BM):
             offs_m = start + tl.arange(0, BM)
-            q = tl.load(q_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-            pq = tl.load(pq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], mask=offs_m[:, None] < L, other=0.0)
-            do = tl.load(do_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-            lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-            delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+            q, pq, do, lse, delta = _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
             sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
             kc = tl.maximum(kap, 1e-30)
             pt = tl.exp2(sq - lse[:, None])  # P / K (<= 1e30): the softmax is P = pt K
@@ -174,19 +181,12 @@ if triton is not None:
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
         offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-        q = tl.load(q_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-        pq = tl.load(pq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], mask=offs_m[:, None] < L, other=0.0)
-        do = tl.load(do_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], mask=offs_m[:, None] < L, other=0.0)
-        lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-        delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+        q, pq, do, lse, delta = _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
         dq = tl.zeros((BM, DH), tl.float32); dpq = tl.zeros((BM, MF), tl.float32)
         hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
         for start in range(0, hi, BN):
             offs_n = start + tl.arange(0, BN)
-            k = tl.load(k_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-            v = tl.load(v_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], mask=offs_n[:, None] < L, other=0.0)
-            pk = tl.load(pk_ptr + f_off + offs_n[:, None] * MF + offs_f[None, :], mask=offs_n[:, None] < L, other=0.0)
-            ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+            k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
             sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
             kc = tl.maximum(kap, 1e-30)
             dp = _dot(do, tl.trans(v), tl.zeros((BM, BN), tl.float32), DOT)
