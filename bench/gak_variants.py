@@ -10,7 +10,7 @@ Raw kernel times (features ψ given, no autograd), median of 10 CUDA-event-timed
 line is the JSON summary. Measured once on an H100 on 2026-11-24 (bench/results/gak_variants-cuda.json): current
 6.55 ms, wide 6.39 ms, fused 8.07 ms (the atomics cost more than the recomputation they save), SDPA without bias 2.24 ms.
 """
-import json, math, sys, time
+import json, math, time
 import torch
 import triton
 import triton.language as tl

@@ -18,13 +18,13 @@ The last stdout line is the JSON summary.
 import argparse
 import json
 import math
-import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import torch
+
+from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.kernels.gak import draw_omega, gak_attention, gak_attention_ref, gak_features
 from neuralblitz_lab.kernels.pairwise import pairwise_distances, radius_graph
@@ -214,12 +214,6 @@ def bench_gak(q: bool) -> dict:
     res["speedup_vs_composition"] = res["composition_fwd_bwd_s"] / res["ours_fwd_bwd_s"]
     res["speedup_vs_sdpa_nobias"] = res["sdpa_nobias_fwd_bwd_s"] / res["ours_fwd_bwd_s"]
     return res
-
-
-def git_commit() -> str:
-    if os.environ.get("GIT_COMMIT"): return os.environ["GIT_COMMIT"]
-    try: return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except Exception: return "unknown"
 
 
 def main(argv=None) -> dict:

@@ -19,13 +19,14 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from neuralblitz_lab.core import git_commit
 from torch import nn
 
 from neuralblitz_lab.cnn import CNN_SPEC, N_PARAMS, flat_to_params
@@ -98,11 +99,6 @@ def alpha_agreement(models: list[nn.Module], watcher) -> tuple[float, int, float
             if a["num_evals"] >= 50 and a["alpha"] > 0: diffs.append(abs(float(a["alpha"]) - float(b["alpha"])))
     d = np.array(diffs)
     return float(np.median(d)), len(d), float(d.max())
-
-
-def git_commit() -> str:
-    try: return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except Exception: return "unknown"
 
 
 def main(argv=None) -> dict:

@@ -10,13 +10,13 @@ model's (`union_test_acc`). One line of JSON per configuration, then the summary
 """
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.data import load_dataset
 from neuralblitz_lab.merge_train import load_merge_model, merged_accuracy, predict, run_merge_training, zoo_triplets
@@ -41,11 +41,6 @@ CONFIGS = {
     "lwln0.03_distill1_img128_e120_lr1e-3": dict(epochs=120, loss="lwln_mse=0.03,distill=1", n_images=128, lr=1e-3),
     "lwln0.03_distill2_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=2", n_images=128),
 }
-
-
-def git_commit() -> str:
-    try: return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-    except OSError: return "unknown"
 
 
 def main(argv=None) -> dict:

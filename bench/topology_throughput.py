@@ -19,7 +19,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from neuralblitz_lab.core import load_parquet  # noqa: E402
 from neuralblitz_lab.cnn import layer_slices  # noqa: E402
 from neuralblitz_lab.data import load_dataset  # noqa: E402
 from neuralblitz_lab.topology import bottleneck, diagrams, emst_h0, landmark_diagrams, sample_shape  # noqa: E402

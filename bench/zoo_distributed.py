@@ -26,12 +26,9 @@ from pathlib import Path
 
 import torch
 
+from neuralblitz_lab.core import git_commit
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def git_commit() -> str:
-    try: return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception: return "unknown"
 
 
 def device_name(device: str, n: int) -> str:

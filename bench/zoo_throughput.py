@@ -18,10 +18,11 @@ import itertools
 import json
 import os
 import platform
-import subprocess
 import time
 
 import torch
+
+from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.cnn import CNN_SPEC
 from neuralblitz_lab.data import load_dataset
@@ -59,11 +60,6 @@ def run_vectorized(exps, cfg, device, group_size, workers) -> float:
     train_groups(groups, ("small", None, 0), cfg, device, workers)
     if device.startswith("cuda"): torch.cuda.synchronize()
     return time.perf_counter() - start
-
-
-def git_commit() -> str:
-    try: return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except Exception: return "unknown"
 
 
 def main(argv=None) -> dict:

@@ -266,7 +266,9 @@ def verify_manifest(path: str | Path) -> dict:
 
 # %% ../nbs/00_core.ipynb
 def git_commit(root: str | Path | None = None) -> str:
-    "HEAD's commit hash of the repository at `root` (+'-dirty' if it has uncommitted changes), or 'unknown' outside git."
+    """HEAD's commit hash of the repository at `root` (+'-dirty' if it has uncommitted changes), or 'unknown' outside git.
+    `$GIT_COMMIT`, when set, wins: for copies whose .git is missing or stale (a benchmark run on a device machine)."""
+    if os.environ.get("GIT_COMMIT"): return os.environ["GIT_COMMIT"]
     root = Path(root or find_root())
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
