@@ -128,12 +128,14 @@ def _model_losses(params, images, labels, idx, valid, activation):
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
+def _pow2_at_least(k: int) -> int: return 1 << max(0, (k - 1).bit_length())  # the smallest power of two >= k (1 for k <= 1)
+
 def bucket_rows(mask: torch.Tensor, pad: bool = True) -> torch.Tensor:
     "Indices of the True rows of `mask` (n,), padded with False rows to the next power of two (at most n) if `pad`."
     on = mask.nonzero().flatten()
     if not pad: return on
     off = (~mask).nonzero().flatten()
-    size = min(len(mask), 1 << max(0, (len(on) - 1).bit_length()))
+    size = min(len(mask), _pow2_at_least(len(on)))
     return torch.cat([on, off[:size - len(on)]])
 
 def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # pow-2 row buckets only help cuDNN's shape cache
@@ -201,7 +203,7 @@ def _split_index(dataset, experiences, split, device):
 def _metrics(weights, models, dataset_tensors, splits, activation, chunk):
     "Train/test accuracy and loss of checkpoint `weights` (k, 2464) of the group's models `models` (k,), and test confusions."
     k = len(models)
-    pad = (1 << max(0, (k - 1).bit_length())) - k if _pad_rows(weights) else 0  # pow-2 sizes keep cuDNN's tuned shapes
+    pad = _pow2_at_least(k) - k if _pad_rows(weights) else 0  # pow-2 sizes keep cuDNN's tuned shapes
     weights, models = torch.cat([weights, weights[-1:].expand(pad, -1)]), torch.cat([models, models[-1:].expand(pad)])
     images, labels = dataset_tensors
     out = {}
