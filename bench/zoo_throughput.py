@@ -33,9 +33,9 @@ def forward_flops_per_image(spec=CNN_SPEC) -> int:
     "Multiply-adds x 2 of one forward pass: conv 2*k*k*c_in*c_out*H_out*W_out, linear 2*n_in*n_out."
     flops, shapes = 0, spec.shapes
     for l in spec.layers:
-        if l.kind == "conv":
-            pre_pool = shapes[l.name] if not l.pool else (shapes[l.name][0],) + tuple(d * l.pool for d in shapes[l.name][1:])
-            flops += 2 * l.kernel * l.kernel * l.n_in * l.n_out * pre_pool[1] * pre_pool[2]
+        if l.kind == "conv":  # shapes[name] is the convolution's own output, before its pooling (conv1: 8 x 24 x 24)
+            _, h, w = shapes[l.name]
+            flops += 2 * l.kernel * l.kernel * l.n_in * l.n_out * h * w
         else:
             flops += 2 * l.n_in * l.n_out
     return flops

@@ -192,7 +192,7 @@ def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: st
     B = x.shape[-4]
     h = x if x.dim() == 4 else x.transpose(0, 1).reshape(B, M * x.shape[2], *x.shape[3:])  # (B, M*C, H, W), model-major channels
     fmt = torch.channels_last  # NHWC on every device (see above)
-    h = h.contiguous(memory_format=fmt)
+    h = h.contiguous(memory_format=fmt) if h.shape[1] > 1 else h.clone(memory_format=fmt)  # one channel: see above
     for i, l in enumerate(spec.layers):
         w, b = params[f"{l.name}.weight"], params[f"{l.name}.bias"]
         if l.kind == "conv":

@@ -18,12 +18,12 @@ from .cnn import CNN_SPEC, CNNSpec, N_PARAMS, flat_to_params
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'CONV_MODES', 'PL_METHODS', 'WW_SMALL_N', 'WW_SMALL_N_MIN_TAIL', 'WW_EVALS_THRESH', 'MIN_EVALS_TRUSTED',
-           'MAX_ALPHA_TRUSTED', 'R_GOE', 'R_POISSON', 'WW_WEAK_RANK_TOL', 'layer_matrices', 'esd', 'mp_edges',
-           'mp_density', 'mp_cdf', 'mp_quantile', 'mp_fit', 'bbp_spike', 'semicircle_density', 'semicircle_cdf',
-           'powerlaw_fit', 'norm_metrics', 'mean_gap_ratio', 'eigen_ipr', 'mobility_edge', 'shuffle_entries',
-           'zoo_layers', 'module_layers', 'analyze_layer', 'WeightSpectra', 'pooled_mp', 'plot_esd_mp',
-           'plot_gap_ratio']
+__all__ = ['log', 'CONV_MODES', 'JACOBI_MAX_M', 'PL_METHODS', 'WW_SMALL_N', 'WW_SMALL_N_MIN_TAIL', 'WW_EVALS_THRESH',
+           'MIN_EVALS_TRUSTED', 'MAX_ALPHA_TRUSTED', 'R_GOE', 'R_POISSON', 'WW_WEAK_RANK_TOL', 'layer_matrices', 'esd',
+           'mp_edges', 'mp_density', 'mp_cdf', 'mp_quantile', 'mp_fit', 'bbp_spike', 'semicircle_density',
+           'semicircle_cdf', 'powerlaw_fit', 'norm_metrics', 'mean_gap_ratio', 'eigen_ipr', 'mobility_edge',
+           'shuffle_entries', 'zoo_layers', 'module_layers', 'analyze_layer', 'WeightSpectra', 'pooled_mp',
+           'plot_esd_mp', 'plot_gap_ratio']
 
 # %% ../nbs/11_spectra.ipynb
 CONV_MODES = ("slices", "flatten")
@@ -43,14 +43,92 @@ def layer_matrices(weight: torch.Tensor,  # (n_models, out, in) linear or (n_mod
 # %% ../nbs/11_spectra.ipynb
 from concurrent.futures import ThreadPoolExecutor
 
-_POOL: dict[int, ThreadPoolExecutor] = {}
+import numba
+
+_POOL: dict[int, ThreadPoolExecutor] = {}  # per thread count: the workers that split a batch of small eigenproblems
+JACOBI_MAX_M = 12  # matrices up to this size take the vectorized Jacobi solver on CPU (LAPACK above)
+_JACOBI_CHUNK = 256  # matrices per SIMD chunk (entry-major (M, M, 256) float64: 37 KB for M = 6)
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _jacobi_sweep(A, c, s):
+    "One cyclic sweep of Jacobi rotations over every pair p < q, on the upper triangles of a chunk A (M, M, lanes)."
+    M, lanes = A.shape[0], A.shape[2]
+    for p in range(M - 1):
+        for q in range(p + 1, M):
+            for b in range(lanes):  # the rotation zeroing a_pq: tan = t, t^2 + 2 t theta - 1 = 0, the smaller root
+                apq, app, aqq = A[p, q, b], A[p, p, b], A[q, q, b]
+                nz = apq != 0.0
+                th = (aqq - app) / (2.0 * apq if nz else 1.0)
+                t = 1.0 / (abs(th) + np.sqrt(th * th + 1.0))
+                t = (-t if th < 0 else t) if nz else 0.0
+                cs = 1.0 / np.sqrt(t * t + 1.0)
+                c[b], s[b] = cs, t * cs
+                A[p, p, b], A[q, q, b], A[p, q, b] = app - t * apq, aqq + t * apq, 0.0
+            for r in range(M):
+                if r == p or r == q: continue
+                i1, j1 = (r, p) if r < p else (p, r)
+                i2, j2 = (r, q) if r < q else (q, r)
+                for b in range(lanes):
+                    arp, arq = A[i1, j1, b], A[i2, j2, b]
+                    A[i1, j1, b] = c[b] * arp - s[b] * arq
+                    A[i2, j2, b] = s[b] * arp + c[b] * arq
+
+@numba.njit(cache=True, error_model="numpy")
+def _off_diagonal_ratio(A):
+    "max over the chunk's lanes of sum_{p<q} a_pq^2 / sum_p a_pp^2."
+    M, lanes = A.shape[0], A.shape[2]; worst = 0.0
+    for b in range(lanes):
+        off, diag = 0.0, 0.0
+        for p in range(M):
+            diag += A[p, p, b] * A[p, p, b]
+            for q in range(p + 1, M): off += A[p, q, b] * A[p, q, b]
+        if diag > 0.0 and off / diag > worst: worst = off / diag
+    return worst
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _jacobi_eigvalsh_nb(g, gram, tol2, max_sweeps):
+    "Eigenvalues of the symmetric g (B, M, M), or with `gram` of g g^T for g (B, M, K) (the Gram product fused in)."
+    B, M, K = g.shape
+    out = np.empty((B, M), dtype=g.dtype)
+    CH = _JACOBI_CHUNK
+    A = np.empty((M, M, CH)); c = np.empty(CH); s = np.empty(CH); d = np.empty(M)
+    for ch in range((B + CH - 1) // CH):
+        lo = ch * CH; k = min(B, lo + CH) - lo
+        A[:] = 0.0
+        for b in range(k):
+            for i in range(M):
+                for j in range(i, M):
+                    if gram:
+                        acc = 0.0
+                        for t in range(K): acc += np.float64(g[lo + b, i, t]) * np.float64(g[lo + b, j, t])
+                        A[i, j, b] = acc
+                    else: A[i, j, b] = g[lo + b, i, j]
+        for _ in range(max_sweeps):
+            _jacobi_sweep(A, c, s)
+            if _off_diagonal_ratio(A) <= tol2: break
+        for b in range(k):
+            for i in range(M): d[i] = A[i, i, b]
+            d.sort()
+            for i in range(M): out[lo + b, i] = d[i]
+    return out
+
+def _jacobi_eigvalsh(g: torch.Tensor,  # (B, M, M) symmetric matrices, or with gram=True (B, M, K) rows, on CPU
+                     gram: bool = False,  # eigenvalues of g g^T (float64 products) instead of g
+                     tol2: float = 1e-28, max_sweeps: int = 30) -> torch.Tensor:
+    "Ascending eigenvalues (B, M) by cyclic Jacobi, float64 inside, split over torch's threads (the compiled loop drops the GIL)."
+    g = g.detach().contiguous().numpy(); t = torch.get_num_threads()
+    run = lambda part: _jacobi_eigvalsh_nb(part, gram, tol2, max_sweeps)
+    if t < 2 or len(g) < 2 * _JACOBI_CHUNK: return torch.from_numpy(run(g))
+    pool = _POOL.setdefault(t, ThreadPoolExecutor(t, thread_name_prefix="eigvalsh"))
+    return torch.from_numpy(np.concatenate(list(pool.map(run, np.array_split(g, t)))))
 
 def _eigvalsh_batched(g: torch.Tensor,  # (B, M, M) symmetric matrices
                      ) -> torch.Tensor:
-    "Ascending eigenvalues (B, M): cuSOLVER in chunks of 2**13 on CUDA; LAPACK split over torch's threads on CPU."
+    "Ascending eigenvalues (B, M): cuSOLVER in chunks of 2**13 on CUDA; on CPU Jacobi for M <= 12, else LAPACK split over torch's threads."
     if len(g) == 0: return g.new_zeros(0, g.shape[-1])
     if g.is_cuda:  # 2**16 6x6 matrices fail inside cuSOLVER and a zoo's conv2 asked for 1.3 TB of workspace
         return torch.cat([torch.linalg.eigvalsh(c) for c in g.split(1 << 13)])
+    if g.shape[-1] <= JACOBI_MAX_M and g.dtype in (torch.float32, torch.float64): return _jacobi_eigvalsh(g)
     t = torch.get_num_threads()
     if t < 2 or len(g) < 4096: return torch.linalg.eigvalsh(g)
     pool = _POOL.setdefault(t, ThreadPoolExecutor(t, thread_name_prefix="eigvalsh"))
@@ -61,6 +139,8 @@ def _gram_eigvalsh(mats: torch.Tensor) -> torch.Tensor:
     a, b = mats.shape[-2:]
     if min(a, b) == 1: return mats.square().sum((-2, -1)).unsqueeze(-1)  # rank one: ||w||^2
     m = mats if a <= b else mats.transpose(-2, -1)  # (..., M, K) with M <= K
+    if not m.is_cuda and min(a, b) <= JACOBI_MAX_M and m.dtype in (torch.float32, torch.float64):  # Gram product inside the solver
+        return _jacobi_eigvalsh(m.reshape(-1, *m.shape[-2:]), gram=True).reshape(m.shape[:-1]).clamp_min(0)
     g = m @ m.transpose(-2, -1)  # (..., M, M): batched GEMM (faster than a broadcast product even for 6 x 6)
     return _eigvalsh_batched(g.reshape(-1, *g.shape[-2:])).reshape(g.shape[:-1]).clamp_min(0)
 
