@@ -1,12 +1,14 @@
 """Time to build the `full` zoo (1,013 experiences x 6 activations x 6 inits = 36,468 models) on one device, measured on
 a fraction and extrapolated.
 
-    python bench/full_zoo_estimate.py [--device cuda] [--activation relu] [--init kaiming_uniform] [--experiences N] [--group-size G]
+    python bench/full_zoo_estimate.py [--device cuda] [--activation relu] [--init kaiming_uniform] [--experiences N] [--group-size G] [--breakdown]
 
 Trains one (activation, init) slice of the `full` plan — every experience, the real recipe (40 epochs, bins, early
 stopping, checkpoint metrics), exactly as `build_zoo` does minus the shard writes — and extrapolates linearly to the 36
 slices of `full` and the 6 of `seed`. Slices differ in how early their models stop, so the estimate is one slice's cost
-times 36, stated as such. The last stdout line is the JSON summary.
+times 36, stated as such. With `--breakdown` the seconds are split into training steps, end-of-epoch work (validation,
+early stopping, checkpoints and their metrics) and batch-order draws (a device sync around each, so the total grows a
+little), with the steps' count and how many models they carried. The last stdout line is the JSON summary.
 """
 import argparse
 import json
@@ -16,8 +18,23 @@ import time
 import pandas as pd
 import torch
 
+import neuralblitz_lab.train as train
 from neuralblitz_lab.train import plan_groups, plan_zoo, train_config, train_group
 from neuralblitz_lab.data import load_dataset
+
+
+def time_phases(sync) -> dict:
+    "Wrap the epoch loop's three callees to accumulate their seconds (synchronized), steps and models per step."
+    acc = {"train_step_s": 0.0, "end_of_epoch_s": 0.0, "epoch_positions_s": 0.0, "steps": 0, "model_steps": 0}
+    def timed(name, key, count=False):
+        fn = getattr(train, name)
+        def wrapper(*args, **kw):
+            sync(); t = time.perf_counter(); out = fn(*args, **kw); sync(); acc[key] += time.perf_counter() - t
+            if count: acc["steps"] += 1; acc["model_steps"] += int((args[5] >= 0).any(1).sum())  # positions: (n, B)
+            return out
+        setattr(train, name, wrapper)
+    timed("train_step", "train_step_s", count=True); timed("_end_of_epoch", "end_of_epoch_s"); timed("epoch_positions", "epoch_positions_s")
+    return acc
 
 
 def main(argv=None) -> dict:
@@ -25,7 +42,10 @@ def main(argv=None) -> dict:
     p.add_argument("--device", default="cuda"); p.add_argument("--activation", default="relu")
     p.add_argument("--init", default="kaiming_uniform"); p.add_argument("--experiences", type=int, default=None)
     p.add_argument("--group-size", type=int, default=1024)
+    p.add_argument("--breakdown", action="store_true", help="split the time by phase (adds a sync per call)")
     a = p.parse_args(argv)
+    cuda = a.device.startswith("cuda")
+    phases = time_phases(torch.cuda.synchronize if cuda else (lambda: None)) if a.breakdown else None
     plan = plan_zoo("full")
     plan = plan[(plan.activation == a.activation) & (plan.init == a.init)]
     if a.experiences: plan = plan.iloc[:: max(1, len(plan) // a.experiences)].head(a.experiences)
@@ -42,6 +62,8 @@ def main(argv=None) -> dict:
            "median_final_test_acc": round(float(final.test_acc.median()), 4),
            "full_zoo_minutes_estimate": round(seconds * 36 * (1013 / len(final)) / 60, 1),
            "seed_zoo_minutes_estimate": round(seconds * 6 * (1013 / len(final)) / 60, 1), "torch": torch.__version__}
+    if phases: out.update({k: round(v, 2) if isinstance(v, float) else v for k, v in phases.items()},
+                          mean_models_per_step=round(phases["model_steps"] / max(1, phases["steps"]), 1))
     print(json.dumps(out))
     return out
 

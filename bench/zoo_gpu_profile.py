@@ -1,10 +1,10 @@
 """Where a vectorized zoo training step spends its time on a GPU, and what the step costs under other precisions/layouts.
 
-    python bench/zoo_gpu_profile.py [--models 4096] [--steps 20]
+    python bench/zoo_gpu_profile.py [--models 4096] [--steps 20] [--sweep 64,256,1024]
 
 Times `train.train_step` (forward + backward + StackedAdam of `--models` CNNs, 64 images each) under the trainer's
 settings (bf16 autocast, channels-last) and variants, then prints torch.profiler's top CUDA kernels of the default step.
-The last stdout line is a JSON summary.
+`--sweep` times the default step at other model counts too (the fixed cost per step). The last stdout line is a JSON summary.
 """
 import argparse, contextlib, json, time
 
@@ -50,10 +50,17 @@ def time_steps(n, steps, images, labels, idx, pos, dtype, cl, act="relu"):
 
 def main():
     p = argparse.ArgumentParser(); p.add_argument("--models", type=int, default=4096); p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--sweep", default="", help="comma-separated model counts to time the default step at")
     a = p.parse_args()
     dev = torch.device("cuda")
+    sweep = {}
+    for m in [int(v) for v in a.sweep.split(",") if v]:
+        im, lb, ix, ps = setup(m, dev)
+        sweep[m] = round(time_steps(m, a.steps, im, lb, ix, ps, torch.bfloat16, True)[0] * 1e3, 2)
+        print("models", m, sweep[m], "ms/step", flush=True)
     images, labels, idx, pos = setup(a.models, dev)
-    res = {"models": a.models, "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "commit": git_commit()}
+    res = {"models": a.models, "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "commit": git_commit(),
+           "sweep_ms_per_step": sweep}
     for name, dt, cl in [("bf16_cl", torch.bfloat16, True), ("fp16_cl", torch.float16, True), ("bf16_nchw", torch.bfloat16, False),
                          ("fp32_tf32_cl", None, True)]:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dt is None
