@@ -9,16 +9,19 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numba
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .core import ConfigError
 
 # %% auto 0
 __all__ = ['ZOO_LAYERS', 'CNN_SPEC', 'N_PARAMS', 'ACTIVATIONS', 'UNIFORM_BOUND', 'NORMAL_STD', 'BIAS_INIT', 'INITS', 'LayerSpec',
            'CNNSpec', 'n_params', 'layer_slices', 'check_params', 'params_to_flat', 'flat_to_params', 'get_activation',
-           'cnn_forward', 'zoo_forward', 'get_init', 'init_params', 'init_zoo_params']
+           'cnn_forward', 'max_pool', 'zoo_forward', 'paired_weight', 'get_init', 'init_params', 'init_zoo_params']
 
 # %% ../nbs/02_cnn.ipynb
 @dataclass(frozen=True)
@@ -183,6 +186,62 @@ def cnn_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: st
     return h
 
 # %% ../nbs/02_cnn.ipynb
+@numba.njit(cache=True, error_model="numpy")
+def _max_pool2_nhwc(x, out, code):
+    "2×2 max-pool of x (B, H, W, C) into out (B, H/2, W/2, C); code: the window position 0..3 (raster order) of the max."
+    B, H2, W2, C = out.shape
+    for b in range(B):
+        for i in range(H2):
+            for j in range(W2):
+                for c in range(C):
+                    m, k = -np.inf, 0
+                    for p in range(4):  # PyTorch's rule: strictly larger, or NaN, replaces the running max
+                        v = x[b, 2 * i + p // 2, 2 * j + p % 2, c]
+                        if v > m or v != v: m, k = v, p
+                    out[b, i, j, c] = m; code[b, i, j, c] = k
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_pool2_nhwc_grad(g, code, gx):
+    "Gradient gx (B, H, W, C) of the 2×2 max-pool from g (B, H/2, W/2, C): 0 + g at the coded position, 0 elsewhere."
+    B, H2, W2, C = g.shape
+    z = np.float32(0.0)
+    for b in range(B):
+        for i in range(H2):
+            for di in range(2):
+                for j in range(W2):
+                    for dj in range(2):  # gx is written once, in memory order
+                        for c in range(C):
+                            gx[b, 2 * i + di, 2 * j + dj, c] = (z + g[b, i, j, c]) if code[b, i, j, c] == 2 * di + dj else z
+
+def _nhwc(t: torch.Tensor) -> np.ndarray: return t.detach().permute(0, 2, 3, 1).contiguous().numpy()  # (B, H, W, C): a view of a channels-last t, else a copy (inputs only)
+
+class _MaxPool2(torch.autograd.Function):
+    "`F.max_pool2d(x, 2)` of a float32 channels-last CPU map with even sides, by the compiled kernels above."
+    @staticmethod
+    def forward(ctx, x):
+        B, C, H, W = x.shape
+        out = torch.empty(B, C, H // 2, W // 2, memory_format=torch.channels_last)
+        code = torch.empty(B, H // 2, W // 2, C, dtype=torch.uint8)
+        _max_pool2_nhwc(_nhwc(x), _nhwc(out), code.numpy())
+        ctx.save_for_backward(code); ctx.in_hw = (H, W)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        (code,), (H, W) = ctx.saved_tensors, ctx.in_hw
+        gx = torch.empty(g.shape[0], g.shape[1], H, W, memory_format=torch.channels_last)
+        _max_pool2_nhwc_grad(_nhwc(g.float()), code.numpy(), _nhwc(gx))
+        return gx
+
+def max_pool(h: torch.Tensor, k: int) -> torch.Tensor:
+    "`F.max_pool2d(h, k)` (window = stride = k); 2×2 pools of float32 channels-last CPU maps run compiled (same values and gradients)."
+    if (k == 2 and h.dim() == 4 and h.device.type == "cpu" and h.dtype == torch.float32 and h.shape[-1] % 2 == 0
+            and h.shape[-2] % 2 == 0 and h.is_contiguous(memory_format=torch.channels_last)):
+        return _MaxPool2.apply(h)
+    return F.max_pool2d(h, k)
+
+# %% ../nbs/02_cnn.ipynb
 def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: str, spec: CNNSpec = CNN_SPEC) -> torch.Tensor:
     "Logits of a zoo, without vmap: params `(n_models, ...)`, x `(n_models, B, 1, 28, 28)` or shared `(B, 1, 28, 28)` -> `(n_models, B, 10)`."
     act = get_activation(activation); batch = check_params(params, spec)
@@ -197,14 +256,24 @@ def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: st
         w, b = params[f"{l.name}.weight"], params[f"{l.name}.bias"]
         if l.kind == "conv":
             groups = 1 if (i == 0 and x.dim() == 4) else M  # shared images: every model reads the same C channels
+            if groups == M and _pair_models(l, M, h): w, groups = paired_weight(w), M // 2  # CPU, one input channel: see below
             w = w.reshape(M * l.n_out, *w.shape[2:]).contiguous(memory_format=fmt)
             h = F.conv2d(h, w, b.reshape(M * l.n_out), groups=groups)  # (B, M*n_out, H', W')
-            if l.pool: h = F.max_pool2d(h, l.pool)
+            if l.pool: h = max_pool(h, l.pool)
         else:
             if h.dim() == 4: h = h.reshape(B, M, -1).transpose(0, 1)  # (M, B, C*H*W): each model's flatten order
             h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # (M, B, n_out)
         if l.act: h = act(h)
     return h
+
+# %% ../nbs/02_cnn.ipynb
+def paired_weight(w: torch.Tensor) -> torch.Tensor:
+    "(M, n_out, 1, k, k) -> (M, n_out, 2, k, k): groups of two models, block-diagonal (zeros across the pair); M even."
+    M, n_out, _, k, _ = w.shape
+    eye = torch.eye(2, dtype=w.dtype, device=w.device).view(1, 2, 1, 2, 1, 1)
+    return (w.reshape(M // 2, 2, n_out, 1, k, k) * eye).reshape(M, n_out, 2, k, k)  # x·1 and x·0: exact
+
+def _pair_models(l: LayerSpec, M: int, h: torch.Tensor) -> bool: return l.n_in == 1 and M >= 4 and M % 2 == 0 and h.device.type == "cpu"
 
 # %% ../nbs/02_cnn.ipynb
 UNIFORM_BOUND = 0.1  # `uniform`: U(-0.1, 0.1) (torch's default U(0, 1) does not train, see above)

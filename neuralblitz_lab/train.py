@@ -24,10 +24,10 @@ from .zoo import ZooWriter, all_experiences, epoch_bin, merge_scenarios, split_s
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'TrainConfig', 'train_config', 'cyclic_lr', 'StackedAdam',
-           'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'bucket_rows', 'train_step', 'evaluate',
-           'ModelGroup', 'train_group', 'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups',
-           'longest_first', 'train_groups', 'build_zoo']
+__all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config', 'cyclic_lr',
+           'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images', 'bucket_rows',
+           'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group', 'train_reference',
+           'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first', 'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -83,22 +83,26 @@ class StackedAdam:
         self.t = torch.zeros(n, dtype=torch.float64, device=next(iter(params.values())).device)  # (n,) steps taken
 
     @torch.no_grad()
-    def step(self, grads: dict[str, torch.Tensor], lr, active: torch.Tensor) -> None:
-        "One update of the models where `active` (n,) is True; `lr` is a float or (n,); `grads` has the shapes of `params`."
+    def step(self, grads: dict[str, torch.Tensor], lr, active: torch.Tensor, everyone: bool | None = None) -> None:
+        "One update of the models where `active` (n,) is True (`everyone`: all are, if known); `lr` is a float or (n,)."
         b1, b2 = self.betas
         self.t += active.to(self.t.dtype)
         t = self.t.clamp(min=1)
         c1, c2 = (1 - b1 ** t), (1 - b2 ** t).sqrt()  # (n,) bias corrections, float64
         step_size = (torch.as_tensor(lr, dtype=torch.float64, device=t.device) / c1).float()  # (n,)
         c2 = c2.float()
+        everyone = bool(active.all()) if everyone is None else everyone  # the common case: update in place, no masks
         for k, p in self.params.items():
             shape = (-1,) + (1,) * (p.ndim - 1)
             a = active.view(shape)
             g = grads[k]
-            self.m[k] = torch.where(a, self.m[k].lerp(g, 1 - b1), self.m[k])
-            self.v[k] = torch.where(a, self.v[k] * b2 + (1 - b2) * g * g, self.v[k])
+            if everyone:  # the same arithmetic as below, in the same order, without the copies
+                self.m[k].lerp_(g, 1 - b1); self.v[k].mul_(b2).add_((1 - b2) * g * g)
+            else:
+                self.m[k] = torch.where(a, self.m[k].lerp(g, 1 - b1), self.m[k])
+                self.v[k] = torch.where(a, self.v[k] * b2 + (1 - b2) * g * g, self.v[k])
             upd = step_size.view(shape) * self.m[k] / (self.v[k].sqrt() / c2.view(shape) + self.eps)
-            p.sub_(torch.where(a, upd, torch.zeros_like(upd)))
+            p.sub_(upd if everyone else torch.where(a, upd, torch.zeros_like(upd)))
 
 # %% ../nbs/03b_train.ipynb
 def model_epoch_seed(model_seed: int, epoch: int) -> int:
@@ -122,20 +126,29 @@ def stagnation_update(val_acc: torch.Tensor, prev_acc: torch.Tensor, counter: to
     return counter, counter >= cfg.patience
 
 # %% ../nbs/03b_train.ipynb
+def gather_images(images: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    "`images[idx]` (n, B, C, H, W) for idx (n, B), as a view of one NHWC buffer (B, H, W, n·C): `zoo_forward`'s own layout."
+    n, B = idx.shape; C, H, W = images.shape[1:]
+    x = images.flatten(1).index_select(0, idx.T.flatten()).view(B, n * C, H * W)  # one row copy per image
+    x = x.transpose(1, 2).contiguous().view(B, H, W, n, C)  # (B, H, W, n, C): channels last, model-major channels
+    return x.permute(3, 0, 4, 1, 2)  # (n, B, C, H, W) view
+
 def _model_losses(params, images, labels, idx, valid, activation):
     "Per-model mean cross-entropy (n,) over the valid entries of idx (n, B), and the logits (n, B, 10)."
-    logits = zoo_forward(params, images[idx], activation).float()  # (n, B, 10); fp32 even under bf16 autocast
+    logits = zoo_forward(params, gather_images(images, idx), activation).float()  # (n, B, 10); fp32 even under bf16 autocast
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
 def _pow2_at_least(k: int) -> int: return 1 << max(0, (k - 1).bit_length())  # the smallest power of two >= k (1 for k <= 1)
 
+def _bucket_size(k: int) -> int: return _pow2_at_least(k) if k <= 1024 else -(-k // 1024) * 1024  # then multiples of 1,024
+
 def bucket_rows(mask: torch.Tensor, pad: bool = True) -> torch.Tensor:
-    "Indices of the True rows of `mask` (n,), padded with False rows to the next power of two (at most n) if `pad`."
+    "Indices of the True rows of `mask` (n,), padded with False rows (at most to n) to a power of two up to 1,024, then a multiple of 1,024, if `pad`."
     on = mask.nonzero().flatten()
     if not pad: return on
     off = (~mask).nonzero().flatten()
-    size = min(len(mask), _pow2_at_least(len(on)))
+    size = min(len(mask), _bucket_size(len(on)))
     return torch.cat([on, off[:size - len(on)]])
 
 def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # pow-2 row buckets only help cuDNN's shape cache
@@ -150,13 +163,19 @@ def train_step(params: dict[str, torch.Tensor] | torch.Tensor, opt: StackedAdam,
     "One Adam step for every model with a valid position; models with none are left out of the forward pass."
     valid = positions >= 0  # (n, B)
     active = valid.any(1)
-    rows = bucket_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute
-    sub = _gather_models(params, rows)  # differentiable gather: gradients land in the full tensors
+    everyone = bool(active.all())
+    rows = bucket_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute; arange(n) if everyone
+    flat = isinstance(params, torch.Tensor)
+    if flat:  # the rows' parameter views are the leaves; their gradients go back into one flat tensor
+        sub = {k: v.requires_grad_() for k, v in flat_to_params(params.detach() if everyone else params.detach()[rows]).items()}
+    else: sub = _gather_models(params, rows)  # differentiable gather: gradients land in the full tensors
     idx = train_index[rows].gather(1, positions[rows].clamp(min=0))  # (m, B) image indices
     losses, _ = _model_losses(sub, images, labels, idx, valid[rows], activation)
-    leaves = [params] if isinstance(params, torch.Tensor) else list(params.values())
-    grads = torch.autograd.grad(losses.sum(), leaves)
-    opt.step(dict(zip(opt.params, grads)), lr, active)
+    if flat:
+        g = torch.cat([g.flatten(1) for g in torch.autograd.grad(losses.sum(), list(sub.values()))], 1)  # (m, 2464)
+        grads = (g if everyone else torch.zeros_like(params).index_copy_(0, rows, g),)
+    else: grads = torch.autograd.grad(losses.sum(), list(params.values()))
+    opt.step(dict(zip(opt.params, grads)), lr, active, everyone)  # known here: no second host sync on CUDA
 
 # %% ../nbs/03b_train.ipynb
 _MAX_MODEL_IMAGES = 2**18  # model x image pairs per forward pass: conv1's output is 4,608 floats each, 1.2e9 in all
@@ -175,7 +194,7 @@ def evaluate(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torc
     for j in range(0, index.shape[1], chunk):
         idx = index[:, j:j + chunk]  # (n, c)
         valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:, None]  # (n, c)
-        logits = zoo_forward(params, images[idx], activation).float()  # (n, c, 10)
+        logits = zoo_forward(params, gather_images(images, idx), activation).float()  # (n, c, 10)
         y, pred = labels[idx], logits.argmax(-1)
         loss += (F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape) * valid).sum(1)
         correct += ((pred == y) & valid).sum(1)
@@ -203,7 +222,7 @@ def _split_index(dataset, experiences, split, device):
 def _metrics(weights, models, dataset_tensors, splits, activation, chunk):
     "Train/test accuracy and loss of checkpoint `weights` (k, 2464) of the group's models `models` (k,), and test confusions."
     k = len(models)
-    pad = _pow2_at_least(k) - k if _pad_rows(weights) else 0  # pow-2 sizes keep cuDNN's tuned shapes
+    pad = _bucket_size(k) - k if _pad_rows(weights) else 0  # few distinct sizes keep cuDNN's tuned shapes
     weights, models = torch.cat([weights, weights[-1:].expand(pad, -1)]), torch.cat([models, models[-1:].expand(pad)])
     images, labels = dataset_tensors
     out = {}
@@ -278,13 +297,22 @@ def _rows_frame(rows: list[dict], group: ModelGroup) -> pd.DataFrame:
     return df
 
 # %% ../nbs/03b_train.ipynb
-def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, device="auto", progress=None) -> tuple[torch.Tensor, pd.DataFrame]:
-    "Train every model of `group` with the report's recipe; return checkpoint weights (k, 2464) and their index rows."
-    device = resolve_device(device); n = len(group)
+def stack(groups: Sequence[ModelGroup]) -> ModelGroup:
+    "Every model of `groups` (one activation, any inits) as one group for a single training pass; init fields from the first."
+    acts = sorted({g.activation for g in groups})
+    if len(acts) != 1: raise ConfigError(f"groups trained together need one activation, got {acts}; stack the groups of each activation")
+    g0 = groups[0]
+    return ModelGroup(g0.activation, g0.init, g0.init_seed, sum((g.model_ids for g in groups), ()),
+                      sum((g.experiences for g in groups), ()), sum((g.seeds for g in groups), ()))
+
+def train_stacked(groups: Sequence[ModelGroup], dataset: MnistDataset, cfg: TrainConfig, device="auto",
+                  progress=None) -> list[tuple[torch.Tensor, pd.DataFrame]]:
+    "Train groups of one activation (each with its own init) in one pass; return each group's checkpoint weights and index rows."
+    device = resolve_device(device); group = stack(groups); n = len(group)
     images, labels = dataset.images.to(device), dataset.labels.to(device)
     splits = {s: _split_index(dataset, group.experiences, s, device) for s in ("train", "val", "test")}
     tr_idx, tr_len = splits["train"]
-    params = params_to_flat(init_zoo_params(group.init, n, group.init_seed, device=device)).requires_grad_()  # (n, 2464)
+    params = torch.cat([params_to_flat(init_zoo_params(g.init, len(g), g.init_seed, device=device)) for g in groups]).requires_grad_()  # (n, 2464)
     opt = StackedAdam({"flat": params}, cfg.betas, cfg.eps)
     steps = (tr_len + cfg.batch_size - 1) // cfg.batch_size  # (n,) steps per epoch of each model
     half_cycle = cfg.half_cycle_epochs * steps.double()
@@ -292,7 +320,13 @@ def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, devi
     with cfg.autocast(device), torch.backends.cudnn.flags(enabled=True, benchmark=device.type == "cuda"):
         _train_epochs(params, opt, group, ckpt, splits, (images, labels), tr_idx, tr_len, steps, half_cycle, cfg, progress)
     rows, weights = ckpt.rows_and_weights()
-    return weights, _rows_frame(rows, group)
+    owner = {m: j for j, g in enumerate(groups) for m in g.model_ids}
+    mine = [[i for i, r in enumerate(rows) if owner[r["model_id"]] == j] for j in range(len(groups))]
+    return [(weights[k], _rows_frame([rows[i] for i in k], g)) for k, g in zip(mine, groups)]
+
+def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, device="auto", progress=None) -> tuple[torch.Tensor, pd.DataFrame]:
+    "Train every model of `group` with the report's recipe; return checkpoint weights (k, 2464) and their index rows."
+    return train_stacked([group], dataset, cfg, device, progress)[0]
 
 def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, steps, half_cycle, cfg, progress):
     "The epoch loop of `train_group`: train, then early stopping and checkpoints, until every model has stopped."
@@ -366,7 +400,8 @@ def plan_groups(plan: pd.DataFrame, group_size: int) -> list[tuple[str, ModelGro
 
 # %% ../nbs/03b_train.ipynb
 CPU_GROUP_SIZE = 4  # models per group on CPU (see bench/zoo_throughput.py)
-GPU_GROUP_SIZE = 1024  # on CUDA: grouped convs scale linearly from ~1,000 models (H100: 14 ms/step at 1,024, 56 at 4,096)
+GPU_GROUP_SIZE = 1024  # on CUDA: models per shard (a killed build loses at most the shards of the pass in flight)
+GPU_STACK_MODELS = 8192  # on CUDA: shards of one activation trained in one pass, up to this many models (see below)
 
 def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: MnistDataset) -> dict:
     "What determines a zoo's weights (a restart with other values is refused by the writer)."
@@ -377,33 +412,46 @@ def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: M
 
 _DATASETS: dict = {}  # per process: (profile, mnist_dir, seed) -> MnistDataset, so a worker loads the data once
 
-def _run_group(task) -> tuple[str, int]:
-    "Train one group and, when `sink` names a zoo, write its shard (runs in the main process or in a worker)."
-    key, group, data_args, cfg, device, threads, sink = task
+def _run_group(task) -> list[tuple[str, int]]:
+    "Train a stack of (key, group) pairs in one pass and, when `sink` names a zoo, write each group's shard (main process or a worker)."
+    pairs, data_args, cfg, device, threads, sink = task
     if threads: torch.set_num_threads(threads)
     if data_args not in _DATASETS: _DATASETS[data_args] = load_dataset(*data_args)
-    weights, rows = train_group(group, _DATASETS[data_args], cfg, device)
-    if sink is not None: ZooWriter(sink[0], sink[1], cfg.epoch_bins, cfg.max_epochs).write_shard(key, weights, rows)
-    return key, len(group)
+    results = train_stacked([g for _, g in pairs], _DATASETS[data_args], cfg, device)
+    if sink is not None:
+        writer = ZooWriter(sink[0], sink[1], cfg.epoch_bins, cfg.max_epochs)
+        for (key, _), (weights, rows) in zip(pairs, results): writer.write_shard(key, weights, rows)
+    return [(key, len(g)) for key, g in pairs]
 
 # %% ../nbs/03b_train.ipynb
+def stack_groups(groups: list[tuple[str, ModelGroup]], max_models: int) -> list[list[tuple[str, ModelGroup]]]:
+    "Consecutive (key, group) pairs of one activation packed into passes of at most `max_models` models (a larger group alone)."
+    out: list[list[tuple[str, ModelGroup]]] = []
+    for key, g in groups:
+        last = out[-1] if out else None
+        if last and last[0][1].activation == g.activation and sum(len(h) for _, h in last) + len(g) <= max_models: last.append((key, g))
+        else: out.append([(key, g)])
+    return out
+
 def longest_first(groups: list[tuple[str, ModelGroup]]) -> list[tuple[str, ModelGroup]]:
     "(key, group) pairs by decreasing total class count of their models (the training images per epoch); stable."
     return sorted(groups, key=lambda kg: -sum(len(e) for e in kg[1].experiences))
 
 def train_groups(groups: list[tuple[str, ModelGroup]], data_args: tuple, cfg: TrainConfig, device="cpu", workers: int = 1,
                  sink: tuple[str, dict] | None = None, bar=None) -> None:
-    "Train (key, group) pairs in this process (workers=1) or, longest first, in a pool of single-threaded spawned workers."
+    "Train (key, group) pairs in this process (workers=1; on CUDA stacked per activation) or, longest first, in single-threaded workers."
     if workers > 1: groups = longest_first(groups)
-    tasks = [(k, g, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for k, g in groups]
+    stacks = stack_groups(groups, GPU_STACK_MODELS) if str(device).startswith("cuda") else [[kg] for kg in groups]
+    tasks = [(st, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for st in stacks]
     if workers == 1: return _advance(map(_run_group, tasks), bar)
     with torch.multiprocessing.get_context("spawn").Pool(workers) as pool:  # leaving it terminates the workers
         _advance(pool.imap_unordered(_run_group, tasks), bar)
 
 def _advance(results, bar) -> None:
-    "Consume (key, n_models) results as groups finish, moving the progress bar."
-    for key, n in results:
-        if bar is not None: bar.set_postfix_str(key); bar.update(n)
+    "Consume lists of (key, n_models) as passes finish, moving the progress bar."
+    for done in results:
+        for key, n in done:
+            if bar is not None: bar.set_postfix_str(key); bar.update(n)
 
 def build_zoo(out: str | Path, profile="small", mnist_dir: str | Path | None = None, seed: int = 0, device="auto",
               group_size: int | None = None, workers: int | None = None, progress: bool = True) -> dict:
