@@ -116,23 +116,23 @@ def _jacobi_eigvalsh(g: torch.Tensor,  # (B, M, M) symmetric matrices, or with g
                      gram: bool = False,  # eigenvalues of g g^T (float64 products) instead of g
                      tol2: float = 1e-28, max_sweeps: int = 30) -> torch.Tensor:
     "Ascending eigenvalues (B, M) by cyclic Jacobi, float64 inside, split over torch's threads (the compiled loop drops the GIL)."
-    g = g.detach().contiguous().numpy(); t = torch.get_num_threads()
-    run = lambda part: _jacobi_eigvalsh_nb(part, gram, tol2, max_sweeps)
-    if t < 2 or len(g) < 2 * _JACOBI_CHUNK: return torch.from_numpy(run(g))
+    run = lambda part: torch.from_numpy(_jacobi_eigvalsh_nb(part.numpy(), gram, tol2, max_sweeps))
+    return _split_over_threads(run, g.detach().contiguous(), 2 * _JACOBI_CHUNK)
+
+def _split_over_threads(fn, batch: torch.Tensor, min_len: int) -> torch.Tensor:
+    "`fn(batch)`, with batches of at least `min_len` split along the first axis over torch's threads (`fn` must release the GIL)."
+    t = torch.get_num_threads()
+    if t < 2 or len(batch) < min_len: return fn(batch)
     pool = _POOL.setdefault(t, ThreadPoolExecutor(t, thread_name_prefix="eigvalsh"))
-    return torch.from_numpy(np.concatenate(list(pool.map(run, np.array_split(g, t)))))
+    return torch.cat(list(pool.map(fn, batch.tensor_split(t))))
 
 def _eigvalsh_batched(g: torch.Tensor,  # (B, M, M) symmetric matrices
                      ) -> torch.Tensor:
-    "Ascending eigenvalues (B, M): cuSOLVER in chunks of 2**13 on CUDA; on CPU Jacobi for M <= 12, else LAPACK split over torch's threads."
+    "Ascending eigenvalues (B, M): cuSOLVER in chunks of 2**13 on CUDA; LAPACK split over torch's threads on CPU."
     if len(g) == 0: return g.new_zeros(0, g.shape[-1])
     if g.is_cuda:  # 2**16 6x6 matrices fail inside cuSOLVER and a zoo's conv2 asked for 1.3 TB of workspace
         return torch.cat([torch.linalg.eigvalsh(c) for c in g.split(1 << 13)])
-    if g.shape[-1] <= JACOBI_MAX_M and g.dtype in (torch.float32, torch.float64): return _jacobi_eigvalsh(g)
-    t = torch.get_num_threads()
-    if t < 2 or len(g) < 4096: return torch.linalg.eigvalsh(g)
-    pool = _POOL.setdefault(t, ThreadPoolExecutor(t, thread_name_prefix="eigvalsh"))
-    return torch.cat(list(pool.map(torch.linalg.eigvalsh, g.tensor_split(t))))
+    return _split_over_threads(torch.linalg.eigvalsh, g, 4096)
 
 def _gram_eigvalsh(mats: torch.Tensor) -> torch.Tensor:
     "Ascending eigenvalues (..., M) of the Gram matrix on the smaller side of `mats` (..., a, b), M = min(a, b)."

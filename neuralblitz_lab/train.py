@@ -151,7 +151,7 @@ def bucket_rows(mask: torch.Tensor, pad: bool = True) -> torch.Tensor:
     size = min(len(mask), _bucket_size(len(on)))
     return torch.cat([on, off[:size - len(on)]])
 
-def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # pow-2 row buckets only help cuDNN's shape cache
+def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # row buckets (`_bucket_size`) only help cuDNN's shape cache
 
 def _gather_models(params, rows: torch.Tensor) -> dict[str, torch.Tensor]:
     "The models `rows` of stacked `params` (a dict, or a flat (n, 2464) tensor) as a params dict; differentiable."
