@@ -49,11 +49,14 @@ def gak_features(theta: torch.Tensor,  # (..., L, p) per-token parameters
                  omega: torch.Tensor,  # (m, p) from `draw_omega`
                  metric: torch.Tensor,  # the Σ used to draw Ω: (p,) or (p, p)
                  ) -> tuple[torch.Tensor, torch.Tensor]:  # ψ (..., L, m) in (0, 1], c (..., L)
-    r"Positive features $\phi(\theta) = m^{-1/2}\exp(\Omega\theta - \theta^\top\Sigma\theta)$ as $\psi = \phi\,e^{-c}$, $c = \max_r\log\phi_r$ (FAVOR+, Choromanski et al. 2021)."
-    S = _metric_matrix(metric).to(theta.dtype)
-    quad = ((theta @ S) * theta).sum(-1, keepdim=True)  # θᵀΣθ
-    ell = theta @ omega.to(theta.dtype).T - quad - 0.5 * math.log(omega.shape[0])  # log φ
-    c = ell.max(-1, keepdim=True).values
+    r"""Positive features $\phi(\theta) = m^{-1/2}\exp(\Omega\theta - \theta^\top\Sigma\theta)$ as $\psi = \phi\,e^{-c}$, $c = \max_r\log\phi_r$ (FAVOR+, Choromanski et al. 2021).
+
+    c carries no gradient: anything that depends on φ = ψ e^c alone (κ, and the GAK logits up to a per-query constant
+    that the softmax removes) has zero derivative along the choice of c, so detaching it is exact and saves its backward."""
+    th = theta
+    quad = th.square() @ metric.to(th.dtype) if metric.ndim == 1 else ((th @ metric.to(th.dtype)) * th).sum(-1)  # θᵀΣθ
+    ell = th @ omega.to(th.dtype).T - (quad + 0.5 * math.log(omega.shape[0]))[..., None]  # log φ
+    c = ell.detach().amax(-1, keepdim=True)
     return torch.exp(ell - c), c.squeeze(-1)
 
 def gaussian_kernel_exact(theta_q: torch.Tensor, theta_k: torch.Tensor, metric: torch.Tensor) -> torch.Tensor:
@@ -139,44 +142,55 @@ if triton is not None:
         tl.store(lse_ptr + bh.to(tl.int64) * L + offs_m, m_i + tl.log2(l_i), mask=offs_m < L)
 
     @triton.jit
+    def _cols(ptr, off, offs, L, W: tl.constexpr):
+        "Rows `offs` (< L) of a row-major (L, W) block starting at `off`, loaded transposed as (W, len(offs)), zeros past L."
+        return tl.load(ptr + off + offs[None, :] * W + tl.arange(0, W)[:, None], mask=offs[None, :] < L, other=0.0)
+
+    @triton.jit
     def _gak_bwd_kv_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                            dk_ptr, dv_ptr, dpk_ptr, dck_ptr, H, L, scale,
                            DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                            CAUSAL: tl.constexpr, DOT: tl.constexpr):
-        "dK, dV, dψ_K and dc_K for BN keys of one (batch, head), looping over the queries."
+        "dK, dV of BN keys of one (batch, head), looping over the queries; adds this head's share of dψ_K and dc_K."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
         offs_n = pid * BN + tl.arange(0, BN); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
         k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
+        ck2 = ck * 1.4426950408889634
         dk = tl.zeros((BN, DH), tl.float32); dv = tl.zeros((BN, DH), tl.float32)
         dpk = tl.zeros((BN, MF), tl.float32); dck = tl.zeros((BN,), tl.float32)
         lo = (pid * BN // BM) * BM if CAUSAL else 0
-        for start in range(lo, L, BM):
+        for start in range(lo, L, BM):  # tiles are (keys, queries): every matmul operand comes straight from memory
             offs_m = start + tl.arange(0, BM)
-            q, pq, do, lse, delta = _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
-            sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
-            kc = tl.maximum(kap, 1e-30)
-            pt = tl.exp2(sq - lse[:, None])  # P / K (<= 1e30): the softmax is P = pt K
-            dv = _dot(tl.trans((pt * kc).to(do.dtype)), do, dv, DOT)
-            dp = _dot(do, tl.trans(v), tl.zeros((BM, BN), tl.float32), DOT)
-            t = pt * (dp - delta[:, None])
-            ds = t * kc  # dL/dlogits = P (dP - delta)
-            dk = _dot(tl.trans(ds.to(q.dtype)), q, dk, DOT)
-            r = tl.where(kap > 1e-30, t, 0.0)  # dL/dK = dS / K: no division, and 0 under the floor
-            dpk = _dot(tl.trans(r.to(pq.dtype)), pq, dpk, DOT)
-            dck += tl.sum(ds, axis=0)
+            qT, pqT = _cols(q_ptr, qkv_off, offs_m, L, DH), _cols(pq_ptr, f_off, offs_m, L, MF)
+            do = _rows(do_ptr, qkv_off, offs_m, L, DH)
+            lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
+            delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+            sT = _dot(k, qT, tl.zeros((BN, BM), tl.float32), DOT) * (scale * 1.4426950408889634) + ck2[:, None]
+            if CAUSAL: sT = tl.where(offs_n[:, None] <= offs_m[None, :], sT, -float("inf"))
+            kapT = _dot(pk, pqT, tl.zeros((BN, BM), tl.float32), DOT)
+            kc = tl.maximum(kapT, 1e-30)
+            ptT = tl.exp2(sT - lse[None, :])  # (P / K)ᵀ (<= 1e30); padded queries have lse = inf, so 0
+            dv = _dot((ptT * kc).to(do.dtype), do, dv, DOT)
+            tT = ptT * (_dot(v, tl.trans(do), tl.zeros((BN, BM), tl.float32), DOT) - delta[None, :])
+            dsT = tT * kc  # dL/dlogits = P (dP - delta)
+            dk = _dot(dsT.to(qT.dtype), tl.trans(qT), dk, DOT)
+            rT = tl.where(kapT > 1e-30, tT, 0.0)  # dL/dK = dS / K: no division, and 0 under the floor
+            dpk = _dot(rT.to(pqT.dtype), tl.trans(pqT), dpk, DOT)
+            dck += tl.sum(dsT, axis=1)
         tl.store(dk_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], (dk * scale).to(dk_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
         tl.store(dv_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], dv.to(dv_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
-        tl.store(dpk_ptr + bh.to(tl.int64) * L * MF + offs_n[:, None] * MF + offs_f[None, :], dpk, mask=offs_n[:, None] < L)
-        tl.store(dck_ptr + bh.to(tl.int64) * L + offs_n, dck, mask=offs_n < L)
+        # θ is shared by the heads: each head adds its share (float32 atomics, H per entry)
+        tl.atomic_add(dpk_ptr + f_off + offs_n[:, None] * MF + offs_f[None, :], dpk, mask=offs_n[:, None] < L, sem="relaxed")
+        tl.atomic_add(dck_ptr + b.to(tl.int64) * L + offs_n, dck, mask=offs_n < L, sem="relaxed")
 
     @triton.jit
     def _gak_bwd_q_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                           dq_ptr, dpq_ptr, H, L, scale,
                           DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                           CAUSAL: tl.constexpr, DOT: tl.constexpr):
-        "dQ and dψ_Q for BM queries of one (batch, head), looping over the keys."
+        "dQ of BM queries of one (batch, head), looping over the keys (loaded transposed); adds this head's share of dψ_Q."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
@@ -186,16 +200,28 @@ if triton is not None:
         hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
         for start in range(0, hi, BN):
             offs_n = start + tl.arange(0, BN)
-            k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
-            sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
-            kc = tl.maximum(kap, 1e-30)
-            dp = _dot(do, tl.trans(v), tl.zeros((BM, BN), tl.float32), DOT)
-            t = tl.exp2(sq - lse[:, None]) * (dp - delta[:, None])
-            dq = _dot((t * kc).to(k.dtype), k, dq, DOT)
+            kT, vT, pkT = _cols(k_ptr, qkv_off, offs_n, L, DH), _cols(v_ptr, qkv_off, offs_n, L, DH), _cols(pk_ptr, f_off, offs_n, L, MF)
+            ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+            s = (_dot(q, kT, tl.zeros((BM, BN), tl.float32), DOT) * scale + ck[None, :]) * 1.4426950408889634
+            ok = offs_n[None, :] < L
+            if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
+            s = tl.where(ok, s, -float("inf"))
+            kap = _dot(pq, pkT, tl.zeros((BM, BN), tl.float32), DOT)
+            t = tl.exp2(s - lse[:, None]) * (_dot(do, vT, tl.zeros((BM, BN), tl.float32), DOT) - delta[:, None])
+            dq = _dot((t * tl.maximum(kap, 1e-30)).to(q.dtype), tl.trans(kT), dq, DOT)
             r = tl.where(kap > 1e-30, t, 0.0)
-            dpq = _dot(r.to(pk.dtype), pk, dpq, DOT)
+            dpq = _dot(r.to(pq.dtype), tl.trans(pkT), dpq, DOT)
         tl.store(dq_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], (dq * scale).to(dq_ptr.dtype.element_ty), mask=offs_m[:, None] < L)
-        tl.store(dpq_ptr + bh.to(tl.int64) * L * MF + offs_m[:, None] * MF + offs_f[None, :], dpq, mask=offs_m[:, None] < L)
+        tl.atomic_add(dpq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], dpq, mask=offs_m[:, None] < L, sem="relaxed")
+
+    @triton.jit
+    def _gak_delta_kernel(o_ptr, do_ptr, delta_ptr, N, DH: tl.constexpr, BR: tl.constexpr):
+        "δ = rowsum(dO ∘ O) in float32 for BR of the N = B·H·L rows."
+        rows = tl.program_id(0) * BR + tl.arange(0, BR); d = tl.arange(0, DH)
+        ptrs = rows[:, None].to(tl.int64) * DH + d[None, :]; m = rows[:, None] < N
+        o = tl.load(o_ptr + ptrs, mask=m, other=0.0).to(tl.float32)
+        do = tl.load(do_ptr + ptrs, mask=m, other=0.0).to(tl.float32)
+        tl.store(delta_ptr + rows, tl.sum(o * do, axis=1), mask=rows < N)
 
 # %% ../../nbs/22_kernels_gak.ipynb
 _KEY = ["L", "DH", "MF", "CAUSAL"]
@@ -204,9 +230,11 @@ def _configs(shapes) -> list:
     return [triton.Config({"BM": bm, "BN": bn}, num_warps=w, num_stages=st) for bm, bn, w, st in shapes]
 
 if triton is not None:  # on CUDA each kernel picks its tiles once per (L, Dh, m, causal) by timing a few candidates
-    _fwd_tuned = triton.autotune(_configs([(128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 3), (128, 32, 4, 4)]), key=_KEY)(_gak_fwd_kernel)
-    _bwd_kv_tuned = triton.autotune(_configs([(64, 64, 4, 2), (32, 128, 4, 3), (64, 128, 8, 2), (64, 64, 8, 3), (32, 64, 4, 3)]), key=_KEY)(_gak_bwd_kv_kernel)
-    _bwd_q_tuned = triton.autotune(_configs([(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2), (64, 64, 8, 3), (64, 32, 4, 3)]), key=_KEY)(_gak_bwd_q_kernel)
+    _fwd_tuned = triton.autotune(_configs([(64, 128, 4, 2), (128, 64, 4, 3), (128, 128, 8, 3), (64, 64, 4, 3), (128, 64, 8, 4)]), key=_KEY)(_gak_fwd_kernel)
+    _bwd_kv_tuned = triton.autotune(_configs([(32, 64, 4, 4), (32, 128, 4, 3), (64, 64, 4, 3), (32, 128, 8, 4), (32, 64, 4, 3)]),
+                                    key=_KEY, reset_to_zero=["dpk_ptr", "dck_ptr"])(_gak_bwd_kv_kernel)
+    _bwd_q_tuned = triton.autotune(_configs([(64, 64, 4, 3), (128, 32, 4, 5), (128, 64, 8, 3), (64, 32, 4, 4), (128, 32, 8, 4)]),
+                                   key=_KEY, reset_to_zero=["dpq_ptr"])(_gak_bwd_q_kernel)
 
 def _launch(kernel, tuned, device, n_blocks_of, BH, *args, **kw):
     "Launch `tuned` (autotuned, CUDA) or `kernel` with 16-wide tiles (the CPU interpreter); `n_blocks_of(BM, BN)` sizes the grid."
@@ -231,9 +259,11 @@ class _GAKFn(torch.autograd.Function):
         q, k, v, psi_q, psi_k, c_k, o, lse = ctx.saved_tensors
         B, H, L, DH = q.shape; MF = psi_q.shape[-1]
         do = do.contiguous()
-        delta = (do.float() * o.float()).sum(-1)  # (B, H, L)
+        delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
+        _gak_delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        dpq = torch.empty(B, H, L, MF, device=q.device); dpk = torch.empty_like(dpq); dck = torch.empty(B, H, L, device=q.device)
+        grads = torch.zeros(B * L * (2 * MF + 1), device=q.device)  # dψ_Q, dψ_K, dc_K summed over heads (atomics): one memset
+        dpq, dpk, dck = grads[:B * L * MF].view(B, L, MF), grads[B * L * MF:2 * B * L * MF].view(B, L, MF), grads[2 * B * L * MF:].view(B, L)
         scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, DOT=_dot_mode(q))
         args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
         cuda = q.is_cuda
@@ -241,7 +271,7 @@ class _GAKFn(torch.autograd.Function):
                 *args, dk, dv, dpk, dck, H, L, scale, **kw)
         _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bm), B * H,
                 *args, dq, dpq, H, L, scale, **kw)
-        return dq, dk, dv, dpq.sum(1).to(psi_q.dtype), dpk.sum(1).to(psi_k.dtype), dck.sum(1), None
+        return dq, dk, dv, dpq.to(psi_q.dtype), dpk.to(psi_k.dtype), dck, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
 def _check_gak(q, k, v, psi_q, psi_k, c_k):
@@ -272,7 +302,8 @@ def gak_attention(q: torch.Tensor,  # (B, H, L, Dh) queries: float32, bfloat16 o
     DH, MF = q.shape[-1], psi_q.shape[-1]
     for name, n in (("head_dim", DH), ("n_features", MF)):
         if n < 16 or n > 256 or n & (n - 1): raise ConfigError(f"{name}={n}: the Triton kernel needs a power of 2 in [16, 256]; use backend='torch'")
-    psi_q, psi_k = psi_q.to(q.dtype), psi_k.to(q.dtype)
+    same = psi_k is psi_q  # self-attention passes one feature tensor twice: cast it once
+    psi_q = psi_q.to(q.dtype); psi_k = psi_q if same else psi_k.to(q.dtype)
     return _GAKFn.apply(q, k, v, psi_q, psi_k, c_k, causal)
 
 # %% ../../nbs/22_kernels_gak.ipynb
