@@ -18,12 +18,12 @@ from .cnn import CNN_SPEC, CNNSpec, N_PARAMS, flat_to_params
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'CONV_MODES', 'JACOBI_MAX_M', 'PL_METHODS', 'WW_SMALL_N', 'WW_SMALL_N_MIN_TAIL', 'WW_EVALS_THRESH',
-           'MIN_EVALS_TRUSTED', 'MAX_ALPHA_TRUSTED', 'R_GOE', 'R_POISSON', 'WW_WEAK_RANK_TOL', 'layer_matrices', 'esd',
-           'mp_edges', 'mp_density', 'mp_cdf', 'mp_quantile', 'mp_fit', 'bbp_spike', 'semicircle_density',
-           'semicircle_cdf', 'powerlaw_fit', 'norm_metrics', 'mean_gap_ratio', 'eigen_ipr', 'mobility_edge',
-           'shuffle_entries', 'zoo_layers', 'module_layers', 'analyze_layer', 'WeightSpectra', 'pooled_mp',
-           'plot_esd_mp', 'plot_gap_ratio']
+__all__ = ['log', 'CONV_MODES', 'JACOBI_MAX_M', 'SPECTRA_BACKENDS', 'PL_METHODS', 'WW_SMALL_N', 'WW_SMALL_N_MIN_TAIL',
+           'WW_EVALS_THRESH', 'MIN_EVALS_TRUSTED', 'MAX_ALPHA_TRUSTED', 'R_GOE', 'R_POISSON', 'WW_WEAK_RANK_TOL',
+           'layer_matrices', 'esd', 'mp_edges', 'mp_density', 'mp_cdf', 'mp_quantile', 'mp_fit', 'bbp_spike',
+           'semicircle_density', 'semicircle_cdf', 'powerlaw_fit', 'norm_metrics', 'mean_gap_ratio', 'eigen_ipr',
+           'mobility_edge', 'shuffle_entries', 'zoo_layers', 'module_layers', 'analyze_layer', 'WeightSpectra',
+           'pooled_mp', 'plot_esd_mp', 'plot_gap_ratio']
 
 # %% ../nbs/11_spectra.ipynb
 CONV_MODES = ("slices", "flatten")
@@ -48,6 +48,7 @@ import numba
 _POOL: dict[int, ThreadPoolExecutor] = {}  # per thread count: the workers that split a batch of small eigenproblems
 JACOBI_MAX_M = 12  # matrices up to this size take the vectorized Jacobi solver on CPU (LAPACK above)
 _JACOBI_CHUNK = 256  # matrices per SIMD chunk (entry-major (M, M, 256) float64: 37 KB for M = 6)
+SPECTRA_BACKENDS = ("auto", "numba", "torch")  # CPU kernels of mp_fit/powerlaw_fit: compiled (numba) or the torch reference
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _jacobi_sweep(A, c, s):
@@ -73,58 +74,85 @@ def _jacobi_sweep(A, c, s):
                     A[i1, j1, b] = c[b] * arp - s[b] * arq
                     A[i2, j2, b] = s[b] * arp + c[b] * arq
 
-@numba.njit(cache=True, error_model="numpy")
-def _off_diagonal_ratio(A):
-    "max over the chunk's lanes of sum_{p<q} a_pq^2 / sum_p a_pp^2."
-    M, lanes = A.shape[0], A.shape[2]; worst = 0.0
-    for b in range(lanes):
-        off, diag = 0.0, 0.0
-        for p in range(M):
-            diag += A[p, p, b] * A[p, p, b]
-            for q in range(p + 1, M): off += A[p, q, b] * A[p, q, b]
-        if diag > 0.0 and off / diag > worst: worst = off / diag
-    return worst
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _not_converged(A, off, diag, tol2):
+    "Number of the chunk's lanes with sum_{p<q} a_pq^2 > tol2 sum_p a_pp^2 (lanes with a zero diagonal are done)."
+    M, lanes = A.shape[0], A.shape[2]
+    off[:] = 0.0; diag[:] = 0.0
+    for p in range(M):  # lane-wise sums: SIMD loops
+        for b in range(lanes): diag[b] += A[p, p, b] * A[p, p, b]
+        for q in range(p + 1, M):
+            for b in range(lanes): off[b] += A[p, q, b] * A[p, q, b]
+    bad = 0
+    for b in range(lanes): bad += (off[b] > tol2 * diag[b]) & (diag[b] > 0.0)
+    return bad
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _gram_lanes(G, A):
+    "A[i, j, :] = sum_t G[i, t, :] G[j, t, :] for i <= j: the Gram products of a chunk G (M, K, lanes), lane-wise."
+    M, K, lanes = G.shape
+    for i in range(M):
+        for j in range(i, M):
+            for b in range(lanes): A[i, j, b] = 0.0
+            for t in range(K):
+                for b in range(lanes): A[i, j, b] += G[i, t, b] * G[j, t, b]
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _sort_diagonal(A):
+    "Sort every lane's diagonal A[i, i, :] ascending: odd-even transposition (M passes of lane-wise min/max; Knuth 1998, TAOCP 3, §5.3.4)."
+    M, lanes = A.shape[0], A.shape[2]
+    for ps in range(M):
+        for i in range(ps % 2, M - 1, 2):
+            for b in range(lanes):
+                u, v = A[i, i, b], A[i + 1, i + 1, b]
+                A[i, i, b], A[i + 1, i + 1, b] = min(u, v), max(u, v)
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _jacobi_eigvalsh_nb(g, gram, tol2, max_sweeps):
-    "Eigenvalues of the symmetric g (B, M, M), or with `gram` of g g^T for g (B, M, K) (the Gram product fused in)."
-    B, M, K = g.shape
-    out = np.empty((B, M), dtype=g.dtype)
+    "Eigenvalues (n, S, M) of the symmetric g (n, S, M, M), or with `gram` of g g^T for g (n, S, M, K) (the Gram product fused in); any strides."
+    n, S, M, K = g.shape; B = n * S
+    out = np.empty((n, S, M), dtype=g.dtype)
     CH = _JACOBI_CHUNK
-    A = np.empty((M, M, CH)); c = np.empty(CH); s = np.empty(CH); d = np.empty(M)
+    A = np.zeros((M, M, CH)); G = np.zeros((M, K, CH)); c = np.empty(CH); s = np.empty(CH)
+    off, diag = np.empty(CH), np.empty(CH)
     for ch in range((B + CH - 1) // CH):
         lo = ch * CH; k = min(B, lo + CH) - lo
-        A[:] = 0.0
-        for b in range(k):
-            for i in range(M):
-                for j in range(i, M):
-                    if gram:
-                        acc = 0.0
-                        for t in range(K): acc += np.float64(g[lo + b, i, t]) * np.float64(g[lo + b, j, t])
-                        A[i, j, b] = acc
-                    else: A[i, j, b] = g[lo + b, i, j]
+        if gram:  # the chunk entry-major in float64, then its Gram products lane-wise
+            for b in range(k):
+                u, v = (lo + b) // S, (lo + b) % S
+                for i in range(M):
+                    for t in range(K): G[i, t, b] = g[u, v, i, t]
+            if k < CH: G[:, :, k:] = 0.0  # a partial last chunk: zero lanes (converged from the start)
+            _gram_lanes(G, A)
+        else:
+            for b in range(k):
+                u, v = (lo + b) // S, (lo + b) % S
+                for i in range(M):
+                    for j in range(i, M): A[i, j, b] = g[u, v, i, j]
+            if k < CH: A[:, :, k:] = 0.0
         for _ in range(max_sweeps):
             _jacobi_sweep(A, c, s)
-            if _off_diagonal_ratio(A) <= tol2: break
+            if _not_converged(A, off, diag, tol2) == 0: break
+        _sort_diagonal(A)
         for b in range(k):
-            for i in range(M): d[i] = A[i, i, b]
-            d.sort()
-            for i in range(M): out[lo + b, i] = d[i]
+            u, v = (lo + b) // S, (lo + b) % S
+            for i in range(M): out[u, v, i] = A[i, i, b]
     return out
 
-def _jacobi_eigvalsh(g: torch.Tensor,  # (B, M, M) symmetric matrices, or with gram=True (B, M, K) rows, on CPU
+def _jacobi_eigvalsh(g: torch.Tensor,  # (B, M, M) or (n, S, M, M) symmetric matrices, or with gram=True (..., M, K) rows, on CPU
                      gram: bool = False,  # eigenvalues of g g^T (float64 products) instead of g
                      tol2: float = 1e-28, max_sweeps: int = 30) -> torch.Tensor:
-    "Ascending eigenvalues (B, M) by cyclic Jacobi, float64 inside, split over torch's threads (the compiled loop drops the GIL)."
+    "Ascending eigenvalues (..., M) by cyclic Jacobi, float64 inside, split over torch's threads (the compiled loop drops the GIL); strided input is read in place."
+    g4 = g.detach()[:, None] if g.dim() == 3 else g.detach()  # (n, S, M, K): a strided view (conv slices) needs no copy
     run = lambda part: torch.from_numpy(_jacobi_eigvalsh_nb(part.numpy(), gram, tol2, max_sweeps))
-    return _split_over_threads(run, g.detach().contiguous(), 2 * _JACOBI_CHUNK)
+    return _split_over_threads(run, g4, max(1, 2 * _JACOBI_CHUNK // g4.shape[1])).reshape(*g.shape[:-1])
 
-def _split_over_threads(fn, batch: torch.Tensor, min_len: int) -> torch.Tensor:
-    "`fn(batch)`, with batches of at least `min_len` split along the first axis over torch's threads (`fn` must release the GIL)."
+def _split_over_threads(fn, batch: torch.Tensor, min_len: int, *more: torch.Tensor) -> torch.Tensor:
+    "`fn(batch, *more)`, with batches of at least `min_len` split along the first axis (`more` alike) over torch's threads (`fn` must release the GIL)."
     t = torch.get_num_threads()
-    if t < 2 or len(batch) < min_len: return fn(batch)
+    if t < 2 or len(batch) < min_len: return fn(batch, *more)
     pool = _POOL.setdefault(t, ThreadPoolExecutor(t, thread_name_prefix="eigvalsh"))
-    return torch.cat(list(pool.map(fn, batch.tensor_split(t))))
+    return torch.cat(list(pool.map(fn, *(b.tensor_split(t) for b in (batch, *more)))))
 
 def _eigvalsh_batched(g: torch.Tensor,  # (B, M, M) symmetric matrices
                      ) -> torch.Tensor:
@@ -132,7 +160,12 @@ def _eigvalsh_batched(g: torch.Tensor,  # (B, M, M) symmetric matrices
     if len(g) == 0: return g.new_zeros(0, g.shape[-1])
     if g.is_cuda:  # 2**16 6x6 matrices fail inside cuSOLVER and a zoo's conv2 asked for 1.3 TB of workspace
         return torch.cat([torch.linalg.eigvalsh(c) for c in g.split(1 << 13)])
-    return _split_over_threads(torch.linalg.eigvalsh, g, 4096)
+    return _split_over_threads(torch.linalg.eigvalsh, g, 256)
+
+def _sort_rows(x: torch.Tensor) -> torch.Tensor:
+    "Each row of x (L, K) ascending: numpy's sort on CPU (SIMD on AVX-512 machines: 3x torch's here), split over the threads; torch's on GPU."
+    if x.is_cuda or x.requires_grad or x.dtype not in (torch.float32, torch.float64): return torch.sort(x, dim=1).values
+    return _split_over_threads(lambda part: torch.from_numpy(np.sort(part.numpy(), axis=1)), x.contiguous(), 1024)
 
 def _gram_eigvalsh(mats: torch.Tensor) -> torch.Tensor:
     "Ascending eigenvalues (..., M) of the Gram matrix on the smaller side of `mats` (..., a, b), M = min(a, b)."
@@ -140,7 +173,8 @@ def _gram_eigvalsh(mats: torch.Tensor) -> torch.Tensor:
     if min(a, b) == 1: return mats.square().sum((-2, -1)).unsqueeze(-1)  # rank one: ||w||^2
     m = mats if a <= b else mats.transpose(-2, -1)  # (..., M, K) with M <= K
     if not m.is_cuda and min(a, b) <= JACOBI_MAX_M and m.dtype in (torch.float32, torch.float64):  # Gram product inside the solver
-        return _jacobi_eigvalsh(m.reshape(-1, *m.shape[-2:]), gram=True).reshape(m.shape[:-1]).clamp_min(0)
+        m4 = m if m.dim() == 4 else m.reshape(-1, 1, *m.shape[-2:])  # (n, S, M, K)
+        return _jacobi_eigvalsh(m4, gram=True).reshape(m.shape[:-1]).clamp_min(0)
     g = m @ m.transpose(-2, -1)  # (..., M, M): batched GEMM (faster than a broadcast product even for 6 x 6)
     return _eigvalsh_batched(g.reshape(-1, *g.shape[-2:])).reshape(g.shape[:-1]).clamp_min(0)
 
@@ -150,7 +184,7 @@ def esd(mats: torch.Tensor,  # (n_models, S, out, in) from `layer_matrices`
     "Pooled eigenvalues of W^T W (squared singular values) of each model's S matrices: `(n_models, S*M)`, ascending."
     if mats.dim() != 4: raise DataError(f"mats has shape {tuple(mats.shape)}; expected (n_models, S, out, in): use layer_matrices")
     ev = _gram_eigvalsh(mats).flatten(1)  # (n, S*M)
-    if ev.shape[1] > 1: ev = torch.sort(ev, dim=1).values
+    if ev.shape[1] > 1: ev = _sort_rows(ev)
     return ev * scale if scale != 1 else ev
 
 # %% ../nbs/11_spectra.ipynb
@@ -219,15 +253,95 @@ def mp_quantile(p, q, sigma2=1.0) -> torch.Tensor:
     return s * _per_q(q, p.clone(), lambda v, lam, cdf: _interp(v, cdf, lam))
 
 # %% ../nbs/11_spectra.ipynb
+from numpy.polynomial import chebyshev as _cheb
+from numpy.polynomial import polynomial as _poly
+
+def _cheb_monomial(fn, lo: float, hi: float, deg: int) -> tuple[float, ...]:
+    "Monomial coefficients c0..c_deg of the degree-`deg` Chebyshev interpolant of `fn` on [lo, hi]."
+    c = _cheb.cheb2poly(_cheb.chebinterpolate(lambda t: fn(lo + (hi - lo) * (t + 1) / 2), deg))  # in t on [-1, 1]
+    out = np.zeros(1)
+    for k, ck in enumerate(c): out = _poly.polyadd(out, ck * _poly.polypow([-(hi + lo) / (hi - lo), 2 / (hi - lo)], k))
+    return tuple(float(v) for v in out)
+
+_TAN_PI_8 = math.tan(math.pi / 8)
+_ATAN_C = _cheb_monomial(lambda s: np.arctan(np.sqrt(s)) / np.sqrt(s), 0.0, _TAN_PI_8 ** 2, 10)  # g(s), s = w^2
+
+@numba.njit(inline="always", fastmath=True)
+def _atan2_nb(y, x):
+    "atan2(y, x) for y, x >= 0 without a libm call (vectorizes): arctan(min/max) by range reduction and a polynomial."
+    c = _ATAN_C
+    hi, lo = max(x, y), min(x, y)
+    z = lo / (hi if hi > 0.0 else 1.0)  # in [0, 1]; atan2(0, 0) = 0
+    big = z > _TAN_PI_8
+    w = (z - 1.0) / (z + 1.0) if big else z  # |w| <= tan(pi/8)
+    t = w * w
+    g = c[10] * t + c[9]; g = g * t + c[8]; g = g * t + c[7]; g = g * t + c[6]; g = g * t + c[5]
+    g = g * t + c[4]; g = g * t + c[3]; g = g * t + c[2]; g = g * t + c[1]; g = g * t + c[0]
+    a = w * g + (math.pi / 4 if big else 0.0)
+    return math.pi / 2 - a if y > x else a
+
+@numba.njit(fastmath=True, error_model="numpy")
+def _mp_cdf_fill_nb(x, F, inv_s2, q):
+    "F[j] = MP CDF (sigma^2 = 1) at x[j] * inv_s2, the closed form of `_mp_cdf_unit` in float64 (a SIMD loop)."
+    rq = math.sqrt(q); a, b = (1.0 - rq) ** 2, (1.0 + rq) ** 2
+    for j in range(len(F)):
+        y = np.float64(x[j]) * inv_s2
+        u, v = math.sqrt(max(y - a, 0.0)), math.sqrt(max(b - y, 0.0))
+        f = u * v + 2.0 * (1.0 + q) * _atan2_nb(u, v) - 2.0 * (1.0 - q) * _atan2_nb((1.0 + rq) * u, (1.0 - rq) * v)
+        F[j] = min(max(f / (2.0 * math.pi * q), 0.0), 1.0)
+
+@numba.njit(cache=True, error_model="numpy")
+def _searchsorted_nb(a, v, right):
+    "torch.searchsorted(a, v, right=right) for one value in an ascending 1-D array: the first i with a[i] > v (right) or >= v."
+    i0, i1 = 0, len(a)
+    while i0 < i1:
+        m = (i0 + i1) // 2
+        if a[m] < v or (right and a[m] == v): i0 = m + 1
+        else: i1 = m
+    return i0
+
+@numba.njit(cache=True, error_model="numpy")
+def _mp_sigma2_nb(row, nb, nv, lam_t, cdf_t):
+    "sigma^2 from the bulk's lower median (the first nb of nv values) and the quantile table, as `mp_fit`'s torch loop (p in float32)."
+    G, k = len(cdf_t), max(nb - 1, 0) // 2
+    p = np.float32(np.float32(k + 0.5) / np.float32(max(nv, 1)))
+    p = np.float64(min(max(p, np.float32(1e-6)), np.float32(1 - 1e-6)))
+    i = min(max(_searchsorted_nb(cdf_t, p, False), 1), G - 1)  # `_interp`
+    w = min(max((p - cdf_t[i - 1]) / max(cdf_t[i] - cdf_t[i - 1], 1e-300), 0.0), 1.0)
+    return np.float64(row[k]) / (lam_t[i - 1] + (lam_t[i] - lam_t[i - 1]) * w)
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _mp_fit_nb(x, q, tw_unit, lam_t, cdf_t, tw, n_iter):
+    "(sigma2, lambda_minus, lambda_plus, num_spikes, bulk_ks) per row (L, 5) of sorted rows x (L, K), one aspect ratio q (see mp_fit)."
+    L, K = x.shape; rq = math.sqrt(q)
+    out = np.empty((L, 5)); F = np.empty(K); cast = np.empty(1, x.dtype)
+    for r in range(L):
+        row = x[r]; nv = 0
+        for j in range(K): nv += np.isfinite(row[j])  # valid values come first
+        nb = nv; s2 = lo = hi = 0.0
+        for _ in range(n_iter + 1):
+            s2 = _mp_sigma2_nb(row, nb, nv, lam_t, cdf_t)
+            lo, hi = s2 * (1.0 - rq) ** 2, s2 * (1.0 + rq) ** 2
+            cast[0] = hi + tw * s2 * tw_unit[r]  # the threshold in the input's precision
+            nb = min(_searchsorted_nb(row, cast[0], True), nv)  # the new bulk: values <= edge + margin
+        _mp_cdf_fill_nb(row[:nb], F[:nb], 1.0 / s2, q)
+        nbf = max(nb, 1); ks = 0.0
+        for j in range(nb): ks = max(ks, max((j + 1) / nbf - F[j], F[j] - j / nbf))
+        out[r, 0], out[r, 1], out[r, 2], out[r, 3], out[r, 4] = s2, lo, hi, nv - nb, ks
+    return out
+
+# %% ../nbs/11_spectra.ipynb
 def mp_fit(evals: torch.Tensor,  # (L, K) eigenvalues of W^T W / N, ascending, nan-padded on the right
            q,  # aspect ratio M/N per row (L,) or a scalar
            n_rows,  # N per row (L,) or a scalar: sets the Tracy-Widom margin
            tw: float = 4.0,  # spikes lie above lambda_+ + tw * (Tracy-Widom scale)
            n_iter: int = 3,  # refits of sigma^2 after removing spikes
            presorted: bool = False,  # rows already ascending with no nan (skips a sort)
+           backend: str = "auto",  # "numba" (CPU, one aspect ratio), "torch", or "auto" (numba where it applies)
           ) -> dict[str, torch.Tensor]:
     "Robust Marchenko–Pastur fit per row: sigma2, lambda_minus, lambda_plus, num_spikes, bulk_ks (float64, (L,) each)."
     if evals.dim() != 2: raise DataError(f"evals has shape {tuple(evals.shape)}; expected (n_layers, n_evals)")
+    if backend not in SPECTRA_BACKENDS: raise ConfigError(f"backend={backend!r} unknown; choose one of {SPECTRA_BACKENDS}")
     dt = evals.dtype if evals.dtype in (torch.float32, torch.float64) else torch.float64  # (L, K) work in the input's precision
     x = evals.detach().to(dt); L, K = x.shape; dev = x.device
     if not presorted: x = torch.where(torch.isnan(x), torch.full_like(x, math.inf), x).sort(1).values
@@ -237,6 +351,12 @@ def mp_fit(evals: torch.Tensor,  # (L, K) eigenvalues of W^T W / N, ascending, n
     tw_unit = (n_rows.sqrt() + m_cols.sqrt()) * (n_rows.rsqrt() + m_cols.rsqrt()) ** (1 / 3) / n_rows  # TW scale / sigma^2
     one_q = L == 0 or bool((q == q[0]).all())  # one layer shape: one quantile table
     if one_q and L: lam_t, cdf_t = _mp_table(q[0], torch.ones((), dtype=torch.float64, device=dev))
+    if backend == "numba" and (x.is_cuda or not one_q): raise ConfigError("backend='numba' needs CPU tensors and one aspect ratio q; use backend='auto'")
+    if L and one_q and (backend == "numba" or (backend == "auto" and not x.is_cuda)):  # the CPU kernel (no autograd)
+        qs, tab = float(q[0]), (lam_t.numpy(), cdf_t.numpy())
+        run = lambda xs, tu: torch.from_numpy(_mp_fit_nb(xs.numpy(), qs, tu.numpy(), *tab, float(tw), int(n_iter)))
+        o = _split_over_threads(run, x.detach().contiguous(), 512, tw_unit.contiguous())  # (L, 5) float64
+        return dict(sigma2=o[:, 0], lambda_minus=o[:, 1], lambda_plus=o[:, 2], num_spikes=o[:, 3].long(), bulk_ks=o[:, 4])
     nb = n_valid  # the bulk is a prefix of each sorted row: only its length changes
     for _ in range(n_iter + 1):
         k = (nb - 1).clamp_min(0) // 2  # the bulk's lower median ...
@@ -319,19 +439,140 @@ def _ks_all(lx, n, alpha, max_elems: int) -> torch.Tensor:
     return out
 
 # %% ../nbs/11_spectra.ipynb
+from llvmlite import ir as _llir
+from numba import types as _nbt
+from numba.core.extending import intrinsic as _intrinsic
+
+@_intrinsic
+def _f64_from_bits(typingctx, k):
+    "The float64 whose IEEE-754 bits are the int64 `k` (an LLVM bitcast: vectorizes, unlike a view through memory)."
+    if k != _nbt.int64: return None
+    return _nbt.float64(_nbt.int64), lambda context, builder, sig, args: builder.bitcast(args[0], _llir.DoubleType())
+
+_EXP2_C = _cheb_monomial(lambda f: 2.0 ** f, -0.5, 0.5, 10)  # 2**f on [-1/2, 1/2], c0..c10
+_LOG2E = math.log2(math.e)
+
+@numba.njit(inline="always", fastmath=True)
+def _exp2_nb(v):
+    "2**v for v clamped to [-120, 120] (as `_ks_block`): 2**k from exponent bits times the polynomial of 2**f, v = k + f."
+    c = _EXP2_C
+    v = min(max(v, -120.0), 120.0); k = np.floor(v + 0.5); f = v - k
+    p = c[10] * f + c[9]; p = p * f + c[8]; p = p * f + c[7]; p = p * f + c[6]; p = p * f + c[5]
+    p = p * f + c[4]; p = p * f + c[3]; p = p * f + c[2]; p = p * f + c[1]; p = p * f + c[0]
+    return p * _f64_from_bits((np.int64(k) + 1023) << 52)
+
+@numba.njit(fastmath=True, error_model="numpy")
+def _ks_update_nb(lx, b, inv, D, lj, jm):
+    "D_i = max(D_i, |2^(b_i (lx_j - lx_i)) + (j - n) / n_i|) for the candidates i < len(D) (a SIMD loop over i)."
+    for i in range(len(D)):
+        d = abs(_exp2_nb(b[i] * (lj - lx[i])) + jm * inv[i])
+        D[i] = d if d > D[i] else D[i]
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _ks_one_nb(lx, n, i, b):
+    "KS distance of candidate i alone: max_{i<=j<n} |2^(b (lx_j - lx_i)) + (j - n) / (n - i)|, as `_ks_update_nb` computes it."
+    inv, m = 1.0 / (n - i), 0.0
+    for j in range(i, n): m = max(m, abs(_exp2_nb(b * (lx[j] - lx[i])) + np.float64(j - n) * inv))
+    return m
+
+@numba.njit(cache=True, error_model="numpy")
+def _alpha_nb(lx, s, a, use, n, ww, small, lo, hi):
+    "Every candidate's MLE alpha (a) and whether it is scored (use), from logs lx and suffix sums s (a SIMD loop, IEEE arithmetic)."
+    fail = 0.0 if ww else -math.inf
+    for i in range(len(a)):
+        ni = np.float64(n - i); den = s[i] - ni * lx[i]
+        ai = 1.0 + ((ni - 1.0) if small else ni) / den
+        ai = ai if den > 0 else fail
+        if ww: u = ((ni >= WW_SMALL_N_MIN_TAIL) & (ai > 1) & (den > 1e-12)) if small else ai > 1
+        else: u = (ai > lo) & (ai < hi)
+        a[i], use[i] = ai, u
+
+@numba.njit(cache=True, error_model="numpy")
+def _pl_candidates_nb(xr, nr, ww, small, lo, hi, lx, a, use, cand):
+    "One row: logs lx, alphas a, `use` flags; the scored candidates packed into cand (6, K) = (lx, b, 1/n_i, D, penalty, index). Returns their count."
+    s = cand[3]  # scratch for the suffix sums (D starts after this)
+    s[nr - 1] = lx[nr - 1] = math.log(np.float64(xr[nr - 1]))
+    for j in range(nr - 2, -1, -1): lx[j] = math.log(np.float64(xr[j])); s[j] = s[j + 1] + lx[j]  # suffix sums of log x
+    c = nr - 1  # candidates: every value but the largest
+    _alpha_nb(lx[:c], s[:c], a[:c], use[:c], nr, ww, small, lo, hi)
+    if not ww:  # clauset: distinct values only
+        for i in range(1, c): use[i] = use[i] and xr[i] != xr[i - 1]
+    na = 0
+    for i in range(c):
+        if use[i]:  # scored by its KS distance (minus WW's small-sample penalty)
+            ni = nr - i
+            cand[0, na], cand[1, na], cand[2, na], cand[5, na] = lx[i], (1.0 - a[i]) * _LOG2E, 1.0 / ni, i
+            cand[4, na] = 0.868 / math.sqrt(ni) if small else 0.0
+            na += 1
+    cand[3, :na] = 0.0
+    return na
+
+@numba.njit(cache=True, error_model="numpy")
+def _pl_search_nb(lx, nr, ww, small, use, cand, na):
+    "The selected candidate of one row and its D ((-1, -1) if none; D = -1 when it still has to be computed)."
+    cl, cb, cinv, cD, cpen, cidx = cand[0], cand[1], cand[2], cand[3], cand[4], cand[5]
+    top, U, best, Dbest = na, math.inf, -1, -1.0
+    for j in range(nr - 1, -1, -1):  # values from the largest down: candidate j is complete once j is reached
+        if top: _ks_update_nb(cl[:top], cb[:top], cinv[:top], cD[:top], lx[j], np.float64(j - nr))
+        if top and cidx[top - 1] == j:
+            top -= 1
+            if cD[top] - cpen[top] <= U: U, best, Dbest = cD[top] - cpen[top], j, cD[top]  # ties: the smaller index
+        elif ww and not small and j < nr - 1 and not use[j] and 1.0 <= U:
+            U, best, Dbest = 1.0, j, -1.0  # WW scores alpha <= 1 as D = 1 (its D is computed if it wins)
+        if j % 8 == 0 and U < math.inf:  # drop candidates whose partial score already exceeds U (it only grows)
+            k2 = 0
+            for k in range(top):
+                if cD[k] - cpen[k] <= U:
+                    for f in range(6): cand[f, k2] = cand[f, k]
+                    k2 += 1
+            top = k2
+    return best, Dbest
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _powerlaw_fit_nb(x, n, ww, lo, hi):
+    "(alpha, xmin, D, sigma, num_pl_spikes) per row (L, 5), float64, of packed rows x (L, K) with n (L,) values (see powerlaw_fit)."
+    L, K = x.shape
+    out = np.full((L, 5), -1.0)  # failed fits keep -1
+    lx, a, use, cand = np.empty(K), np.empty(K), np.empty(K, dtype=np.bool_), np.empty((6, K))
+    for r in range(L):
+        nr = n[r]
+        if nr < 2: continue
+        small = ww and nr < WW_SMALL_N
+        na = _pl_candidates_nb(x[r], nr, ww, small, lo, hi, lx, a, use, cand)
+        best, Dbest = _pl_search_nb(lx, nr, ww, small, use, cand, na)
+        if best < 0:
+            if not ww: continue  # clauset: no valid candidate
+            best = 0  # WW's small-sample rule found no tail: the whole sample
+        if Dbest < 0: Dbest = _ks_one_nb(lx, nr, best, (1.0 - a[best]) * _LOG2E)
+        ni = nr - best
+        out[r, 0], out[r, 1], out[r, 2] = a[best], x[r, best], Dbest
+        out[r, 3], out[r, 4] = (a[best] - 1.0) / math.sqrt(ni), ni
+    return out
+
+# %% ../nbs/11_spectra.ipynb
 def powerlaw_fit(evals: torch.Tensor,  # (L, K) eigenvalues, any order, nan-padded
                  method: str = "ww",  # "ww" (WeightWatcher 0.7.7) or "clauset" (the powerlaw package)
                  thresh: float = WW_EVALS_THRESH,  # values <= thresh are dropped (WeightWatcher's EVALS_THRESH)
                  alpha_range: tuple[float, float] = (1.0, math.inf),  # "clauset": valid open interval of alpha
-                 max_elems: int | None = None,  # entries of one KS block (None: 2**20 on CPU, 2**26 on GPU)
+                 max_elems: int | None = None,  # torch backend: entries of one KS block (None: 2**20 on CPU, 2**26 on GPU)
                  presorted: bool = False,  # rows already ascending with no nan (skips a sort)
+                 backend: str = "auto",  # "numba" (CPU kernel), "torch" (the blocks above) or "auto" (numba on CPU)
                 ) -> dict[str, torch.Tensor]:
     "Power-law fit per row: alpha, xmin, xmax, D (KS distance), sigma, num_pl_spikes ((L,) each; alpha = -1 where it fails)."
     if method not in PL_METHODS: raise ConfigError(f"method={method!r} unknown; choose one of {PL_METHODS}")
     if evals.dim() != 2: raise DataError(f"evals has shape {tuple(evals.shape)}; expected (n_layers, n_evals)")
+    if backend not in SPECTRA_BACKENDS: raise ConfigError(f"backend={backend!r} unknown; choose one of {SPECTRA_BACKENDS}")
+    if backend == "numba" and evals.is_cuda: raise ConfigError("backend='numba' runs on CPU; use backend='auto' for CUDA tensors")
     dt = torch.float64 if evals.dtype == torch.float64 else torch.float32
     x, n = _pack(evals.to(dt), thresh, presorted)  # (L, K), (L,)
     L, K = x.shape; dev = x.device
+    xmax = x.gather(1, (n - 1).clamp_min(0)[:, None])[:, 0] if K else x.new_full((L,), math.inf)
+    if backend == "numba" or (backend == "auto" and not x.is_cuda):  # the CPU kernel (no autograd)
+        lo, hi = (float(v) for v in alpha_range)
+        run = lambda xs, ns: torch.from_numpy(_powerlaw_fit_nb(xs.numpy(), ns.numpy(), method == "ww", lo, hi))
+        o = _split_over_threads(run, x.detach().contiguous(), 512, n.contiguous())  # (L, 5) float64
+        return dict(alpha=o[:, 0].to(dt), xmin=o[:, 1].to(dt), xmax=xmax, D=o[:, 2].to(dt), sigma=o[:, 3].to(dt),
+                    num_pl_spikes=o[:, 4].to(n.dtype))
     if max_elems is None: max_elems = 1 << (26 if x.is_cuda else 20)
     lx = torch.where(torch.isfinite(x), x.log(), torch.zeros_like(x))
     idx = torch.arange(K, device=dev)[None]  # (1, K)
@@ -361,7 +602,6 @@ def powerlaw_fit(evals: torch.Tensor,  # (L, K) eigenvalues, any order, nan-padd
     fail = n < 2
     if method == "clauset": fail = fail | ~torch.isfinite(g(torch.where(ok, D, torch.full_like(D, math.inf))))
     neg = torch.full_like(a, -1.0)
-    xmax = x.gather(1, (n - 1).clamp_min(0)[:, None])[:, 0]
     return dict(alpha=torch.where(fail, neg, a), xmin=torch.where(fail, neg, xmin), xmax=xmax,
                 D=torch.where(fail, neg, g(D)), sigma=torch.where(fail, neg, (a - 1) / nt.clamp_min(1).sqrt()),
                 num_pl_spikes=torch.where(fail, torch.full_like(n, -1), n - best))
@@ -450,10 +690,77 @@ def module_layers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 # %% ../nbs/11_spectra.ipynb
 WW_WEAK_RANK_TOL = 1e-6  # WeightWatcher's WEAK_RANK_LOSS_TOLERANCE on eigenvalues
+_EPS64 = float(np.finfo(np.float64).eps)
+_STAT_COLS = ("norm", "log_norm", "spectral_norm", "log_spectral_norm", "stable_rank", "alpha_weighted", "log_alpha_norm",
+              "matrix_rank", "entropy", "r_mean", "weak_rank_loss", "sv_min", "rank_loss")
+_INT_STATS = ("matrix_rank", "weak_rank_loss", "rank_loss")
 
-def _mp_columns(ev: torch.Tensor, N: int, M: int, tw: float) -> dict[str, torch.Tensor]:
+@numba.njit(cache=True, error_model="numpy")
+def _norm_row_nb(x, a, n_rows):
+    "`norm_metrics`' sums over one ESD row x: (norm, lambda_max, matrix_rank, entropy sum, sum of x^a, weak rank count); nan left out."
+    norm, lmax, weak = 0.0, 0.0, 0
+    for j in range(len(x)):
+        z = np.float64(x[j])
+        if z == z: norm += z; lmax = max(lmax, z); weak += z < WW_WEAK_RANK_TOL
+    tol = math.sqrt(max(lmax, 0.0)) * n_rows * _EPS64  # matrix_rank: singular values above sv_max N eps
+    rank, ent, lan = 0, 0.0, 0.0
+    for j in range(len(x)):
+        z = np.float64(x[j])
+        if z != z: continue
+        rank += math.sqrt(max(z, 0.0)) > tol
+        p = z / norm + 1e-10  # WeightWatcher's EPSILON
+        ent -= p * math.log(p)
+        lan += math.exp(a * math.log(max(z, 1e-30)))  # z ** alpha
+    return norm, lmax, rank, ent, lan, weak
+
+@numba.njit(cache=True, error_model="numpy")
+def _gap_ratio_nb(x):
+    "`mean_gap_ratio` of one sorted row: the mean of min/max of consecutive gaps, ties (0/0) and non-finite gaps skipped; nan if none."
+    rs, cnt = 0.0, 0
+    for j in range(len(x) - 2):
+        g1, g2 = np.float64(x[j + 1]) - np.float64(x[j]), np.float64(x[j + 2]) - np.float64(x[j + 1])
+        if np.isfinite(g1) and np.isfinite(g2) and max(g1, g2) > 0: rs += min(g1, g2) / max(g1, g2); cnt += 1
+    return rs / cnt if cnt else np.nan
+
+@numba.njit(cache=True, error_model="numpy")
+def _slice_stats_nb(e, n_rows):
+    "Per-slice eigenvalues e (S, M) of one model: (largest over slices of the smallest singular value, count of sv <= N eps sv_max per slice)."
+    sv_min, rank_loss = -np.inf, 0
+    for s in range(e.shape[0]):
+        lo, hi = np.inf, -np.inf
+        for i in range(e.shape[1]):
+            v = math.sqrt(max(np.float64(e[s, i]), 0.0)); lo = min(lo, v); hi = max(hi, v)
+        sv_min = max(sv_min, lo)
+        for i in range(e.shape[1]): rank_loss += math.sqrt(max(np.float64(e[s, i]), 0.0)) <= hi * n_rows * _EPS64
+    return sv_min, rank_loss
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _layer_stats_nb(ev, evs, alpha, n_rows):
+    "The `_STAT_COLS` per row (L, 13), float64, of sorted pooled ESDs ev (L, K) >= 0 and per-slice eigenvalues evs (L, S, M)."
+    out = np.empty((len(ev), 13))
+    for r in range(len(ev)):
+        a = np.float64(alpha[r])
+        norm, lmax, rank, ent, lan, weak = _norm_row_nb(ev[r], a, n_rows)
+        sv_min, rank_loss = _slice_stats_nb(evs[r], n_rows)
+        ls = np.log10(lmax)
+        out[r, 0], out[r, 1], out[r, 2], out[r, 3], out[r, 4] = norm, np.log10(norm), lmax, ls, norm / lmax
+        out[r, 5], out[r, 6], out[r, 7], out[r, 8] = a * ls, np.log10(lan), rank, ent / math.log(rank + 1e-10)
+        out[r, 9], out[r, 10], out[r, 11], out[r, 12] = _gap_ratio_nb(ev[r]), weak, sv_min, rank_loss
+    return out
+
+def _layer_stats(ev: torch.Tensor, evs: torch.Tensor, alpha: torch.Tensor, N: int, backend: str = "auto") -> dict[str, torch.Tensor]:
+    "The `_STAT_COLS` of sorted pooled ESDs ev (n, K) and per-slice eigenvalues evs (n, S, M): the numba pass on CPU, else the torch functions."
+    if backend == "torch" or ev.is_cuda:
+        sv = evs.clamp_min(0).sqrt()  # (n, S, M) singular values per slice
+        return dict(**norm_metrics(ev, alpha, N), r_mean=mean_gap_ratio(ev, presorted=True), weak_rank_loss=(ev < WW_WEAK_RANK_TOL).sum(1),
+                    sv_min=sv.amin(2).amax(1), rank_loss=(sv <= sv.amax(2, keepdim=True) * N * _EPS64).sum((1, 2)))
+    run = lambda e, es, a: torch.from_numpy(_layer_stats_nb(e.numpy(), es.numpy(), a.numpy(), float(N)))
+    o = _split_over_threads(run, ev.detach().contiguous(), 1024, evs.detach().contiguous(), alpha.detach().contiguous())
+    return {k: o[:, c].long() if k in _INT_STATS else o[:, c].to(ev.dtype) for c, k in enumerate(_STAT_COLS)}
+
+def _mp_columns(ev: torch.Tensor, N: int, M: int, tw: float, backend: str = "auto") -> dict[str, torch.Tensor]:
     "MP fit of W^T W / N for ESD rows `ev` (n, K), with mp_softrank = lambda_plus / lambda_max (WeightWatcher's definition)."
-    mp = mp_fit(ev / N, M / N, N, tw, presorted=True)
+    mp = mp_fit(ev / N, M / N, N, tw, presorted=True, backend=backend)
     mp["mp_softrank"] = mp["lambda_plus"] / (ev[:, -1].to(torch.float64) / N).clamp_min(1e-300)
     return mp
 
@@ -464,29 +771,30 @@ def analyze_layer(weight: torch.Tensor,  # (n_models, out, in) or (n_models, out
                   tw: float = 4.0,  # Tracy-Widom margin of the spike count, see `mp_fit`
                   vectors: bool = False,  # also eigenvector IPRs and the mobility edge (an eigh per matrix)
                   generator: torch.Generator | None = None,  # when given: add the shuffled control's rand_* columns
+                  backend: str = "auto",  # CPU kernels: "numba", "torch" (the reference) or "auto" (numba on CPU)
                  ) -> dict[str, torch.Tensor | np.ndarray]:
     "Every per-layer metric for a batch of models: a dict of (n_models,) columns (see the table above)."
+    if backend not in SPECTRA_BACKENDS: raise ConfigError(f"backend={backend!r} unknown; choose one of {SPECTRA_BACKENDS}")
     kind = "conv2d" if weight.dim() == 5 else "dense"
     mats = layer_matrices(weight, conv)  # (n, S, out, in)
     n, S, o, i = mats.shape; N, M = max(o, i), min(o, i)
     scale = conv_scale if kind == "conv2d" else 1.0
     evs = _gram_eigvalsh(mats) * scale  # (n, S, M) per slice
-    ev = evs.flatten(1).sort(1).values if S * M > 1 else evs.flatten(1)  # (n, S*M) the pooled ESD, as `esd`
-    pl = powerlaw_fit(ev, method, presorted=True)
+    ev = _sort_rows(evs.flatten(1)) if S * M > 1 else evs.flatten(1)  # (n, S*M) the pooled ESD, as `esd`
+    pl = powerlaw_fit(ev, method, presorted=True, backend=backend)
+    st = _layer_stats(ev, evs, pl["alpha"], N, backend)
     cols = dict(N=np.full(n, N), M=np.full(n, M), rf=np.full(n, S), Q=np.full(n, N / M), q=np.full(n, M / N),
                 num_evals=np.full(n, S * M), lambda_max=ev[:, -1], sv_max=ev[:, -1].clamp_min(0).sqrt(), **pl,
-                **norm_metrics(ev, pl["alpha"], N), **_mp_columns(ev, N, M, tw), r_mean=mean_gap_ratio(ev, presorted=True))
+                **{k: st[k] for k in _STAT_COLS[:9]}, **_mp_columns(ev, N, M, tw, backend), r_mean=st["r_mean"])
     cols["alpha_trusted"] = (pl["alpha"] > 1) & (pl["alpha"] <= MAX_ALPHA_TRUSTED) & (S * M >= MIN_EVALS_TRUSTED)
-    sv = evs.clamp_min(0).sqrt()  # (n, S, M) singular values per slice
-    cols.update(sv_min=sv.amin(2).amax(1), rank_loss=(sv <= sv.amax(2, keepdim=True) * N * np.finfo(np.float64).eps).sum((1, 2)),
-                weak_rank_loss=(ev < WW_WEAK_RANK_TOL).sum(1))
+    cols.update(sv_min=st["sv_min"], rank_loss=st["rank_loss"], weak_rank_loss=st["weak_rank_loss"])
     if vectors:
         e2, ipr = eigen_ipr(mats * scale ** 0.5)  # (n, S, M)
         e2, order = e2.flatten(1).sort(1); ipr = ipr.flatten(1).gather(1, order)
         cols.update(ipr_mean=ipr.mean(1), ipr_max=ipr.amax(1), mobility_edge=mobility_edge(e2, ipr, M))
     if generator is not None:
         evr = esd(layer_matrices(shuffle_entries(weight, generator), conv), scale)
-        plr = powerlaw_fit(evr, method, presorted=True); mpr = _mp_columns(evr, N, M, tw)
+        plr = powerlaw_fit(evr, method, presorted=True, backend=backend); mpr = _mp_columns(evr, N, M, tw, backend)
         cols.update(rand_lambda_max=evr[:, -1], rand_alpha=plr["alpha"], rand_num_spikes=mpr["num_spikes"],
                     rand_bulk_ks=mpr["bulk_ks"], rand_r_mean=mean_gap_ratio(evr, presorted=True))
     return cols

@@ -41,3 +41,26 @@ def test_alpha_matches_powerlaw_package(alpha):
     ours = powerlaw_fit(torch.tensor(x)[None], method="clauset", alpha_range=(1, 20))
     assert abs(float(ours["alpha"][0]) - fit.alpha) < 0.05
     assert abs(float(ours["alpha"][0]) - alpha) < 0.3
+
+
+def test_cpu_kernels_match_torch_on_zoo_layers():
+    "The numba CPU kernels (power law, MP fit, row statistics) against the torch reference on every layer of zoo CNNs."
+    from pathlib import Path
+    from neuralblitz_lab.cnn import N_PARAMS
+    from neuralblitz_lab.spectra import analyze_layer, zoo_layers
+    zoo_dir = Path(__file__).resolve().parents[1] / "data" / "zoos" / "small"
+    if (zoo_dir / "manifest.json").is_file():  # trained weights when the small zoo is there
+        from neuralblitz_lab.zoo import Zoo
+        flat = Zoo(zoo_dir, verify=False).weights()[:300]
+    else:
+        flat = torch.randn(300, N_PARAMS, generator=torch.Generator().manual_seed(0)) * 0.2
+    for name, w in zoo_layers(flat).items():
+        ref, ours = analyze_layer(w, backend="torch"), analyze_layer(w)
+        assert list(ours) == list(ref)
+        np.testing.assert_array_equal(ours["num_pl_spikes"].numpy(), ref["num_pl_spikes"].numpy(), err_msg=name)  # same xmin chosen
+        np.testing.assert_array_equal(ours["num_spikes"].numpy(), ref["num_spikes"].numpy(), err_msg=name)
+        for col in ours:  # float32 data: the kernels compute in float64, torch in float32
+            a, b = np.asarray(ours[col], dtype=float), np.asarray(ref[col], dtype=float)
+            if col == "log_alpha_norm":  # a large alpha underflows float32's sum of lambda^alpha (-inf); float64 (and WW) stay finite
+                assert np.isfinite(a[np.isneginf(b)]).all(); a, b = a[~np.isneginf(b)], b[~np.isneginf(b)]
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6, equal_nan=True, err_msg=f"{name}.{col}")
