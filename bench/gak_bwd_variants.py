@@ -18,15 +18,10 @@ import argparse, itertools, json, math, sys, time
 import torch
 import triton
 import triton.language as tl
+from cuda_timing import cuda_median_ms
 from neuralblitz_lab.kernels import gak as G
 
-def timeit(fn, reps=10, warmup=3):
-    for _ in range(warmup): fn()
-    torch.cuda.synchronize(); ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record(); fn(); b.record(); torch.cuda.synchronize(); ts.append(a.elapsed_time(b))
-    return sorted(ts)[len(ts) // 2]
+def timeit(fn, reps=10, warmup=3): return cuda_median_ms(fn, reps, warmup)
 
 # ---- untransposed (the previous package kernels) ----
 @triton.jit

@@ -10,14 +10,9 @@ issue one call. CUDA-event medians of 20 calls after 5 warm-ups; the last stdout
 import argparse, json
 import math, time
 import torch
+from cuda_timing import cuda_median_ms
 from neuralblitz_lab.kernels import gak as G
-def timeit(fn, reps=20, warmup=5):
-    for _ in range(warmup): fn()
-    torch.cuda.synchronize(); ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record(); fn(); b.record(); torch.cuda.synchronize(); ts.append(a.elapsed_time(b))
-    return sorted(ts)[len(ts) // 2]
+def timeit(fn, reps=20, warmup=5): return cuda_median_ms(fn, reps, warmup)
 ap = argparse.ArgumentParser(); ap.add_argument("--out"); out = ap.parse_args().out
 res = {}
 g = torch.Generator(device="cuda").manual_seed(2)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from cuda_timing import cuda_median_ms
 from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.kernels.gak import draw_omega, gak_attention, gak_attention_ref, gak_features
@@ -33,14 +34,7 @@ from neuralblitz_lab.kernels.sinkhorn import entropic_ot, sinkhorn_divergence
 
 def timeit(fn, reps: int = 5, warmup: int = 2) -> float:
     "Median seconds of `fn()` over `reps` CUDA-event-timed calls after `warmup` calls."
-    for _ in range(warmup): fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record(); fn(); b.record(); torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b) / 1e3)
-    return sorted(ts)[len(ts) // 2]
+    return cuda_median_ms(fn, reps, warmup) / 1e3
 
 
 def peak_mem(fn) -> int:
