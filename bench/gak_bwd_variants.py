@@ -14,8 +14,9 @@ Kernel times only (features given), median of 10 CUDA-event-timed calls after 3 
 The previous variants script (`wide` tiles, a `fused` backward with fp32 atomics for dQ: 8.07 ms) is bench/gak_variants.py
 at commit 5a9ea83; its numbers are in bench/results/gak_variants-cuda.json.
 """
-import argparse, itertools, json, math, sys, time
+import argparse, itertools, json, math, os, sys, time
 import torch
+if not torch.cuda.is_available(): os.environ.setdefault("TRITON_INTERPRET", "1")  # --check on the CPU: before triton is imported
 import triton
 import triton.language as tl
 from cuda_timing import cuda_median_ms
@@ -348,8 +349,9 @@ def sweep(q, k, v, psi, c, do):
 
 def main():
     ap = argparse.ArgumentParser(description="GAK backward designs vs SDPA"); ap.add_argument("--out"); ap.add_argument("--sweep", action="store_true")
-    ap.add_argument("--check", action="store_true"); a = ap.parse_args()
-    if a.check: return check()
+    ap.add_argument("--check", action="store_true"); ap.add_argument("--quick", action="store_true", help="without a GPU: --check")
+    a = ap.parse_args()
+    if a.check or (a.quick and not torch.cuda.is_available()): return check()
     q, k, v, psi, c, do = inputs(8, 8, 4096, 64, 64, "cuda", torch.bfloat16)
     qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
     def sdpa():

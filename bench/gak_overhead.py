@@ -13,7 +13,9 @@ import torch
 from cuda_timing import cuda_median_ms
 from neuralblitz_lab.kernels import gak as G
 def timeit(fn, reps=20, warmup=5): return cuda_median_ms(fn, reps, warmup)
-ap = argparse.ArgumentParser(); ap.add_argument("--out"); out = ap.parse_args().out
+ap = argparse.ArgumentParser(); ap.add_argument("--out"); ap.add_argument("--quick", action="store_true", help="(make bench)")
+out = ap.parse_args().out
+if not torch.cuda.is_available(): raise SystemExit("gak_overhead.py measures CUDA launch and kernel time: run it on a GPU machine")
 res = {}
 g = torch.Generator(device="cuda").manual_seed(2)
 B, H, L, DH, MF, P = 8, 8, 4096, 64, 64, 16
