@@ -26,6 +26,16 @@ def timeit(fn, reps=10, warmup=3): return cuda_median_ms(fn, reps, warmup)
 
 # ---- untransposed (the previous package kernels) ----
 @triton.jit
+def _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL: tl.constexpr, DOT: tl.constexpr):
+    "One (BM, BN) tile: base-2 logits without the kernel (-inf where masked) and K = ψ_Q ψ_Kᵀ."
+    qk = G._dot(q, tl.trans(k), tl.zeros((offs_m.shape[0], offs_n.shape[0]), tl.float32), DOT)
+    kap = G._dot(pq, tl.trans(pk), tl.zeros((offs_m.shape[0], offs_n.shape[0]), tl.float32), DOT)
+    sq = (qk * scale + ck[None, :]) * 1.4426950408889634
+    ok = offs_n[None, :] < L
+    if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
+    return tl.where(ok, sq, -float("inf")), kap
+
+@triton.jit
 def _kv_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                        dk_ptr, dv_ptr, dpk_ptr, dck_ptr, H, L, scale,
                        DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
@@ -42,7 +52,7 @@ def _kv_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_
     for start in range(lo, L, BM):
         offs_m = start + tl.arange(0, BM)
         q, pq, do, lse, delta = G._query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
-        sq, kap = G._logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
+        sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
         kc = tl.maximum(kap, 1e-30)
         pt = tl.exp2(sq - lse[:, None])  # P / K (<= 1e30): the softmax is P = pt K
         dv = G._dot(tl.trans((pt * kc).to(do.dtype)), do, dv, DOT)
@@ -74,7 +84,7 @@ def _q_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_p
     for start in range(0, hi, BN):
         offs_n = start + tl.arange(0, BN)
         k, v, pk, ck = G._key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
-        sq, kap = G._logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
+        sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
         kc = tl.maximum(kap, 1e-30)
         dp = G._dot(do, tl.trans(v), tl.zeros((BM, BN), tl.float32), DOT)
         t = tl.exp2(sq - lse[:, None]) * (dp - delta[:, None])
@@ -264,7 +274,7 @@ def forward(q, k, v, pq, ck, causal, tile=None):
     B, H, L, DH = q.shape; MF = pq.shape[-1]
     o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device)
     launch(G._fwd_tuned, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), q, k, v, pq, pq, ck, o, lse, H, L, 1 / math.sqrt(DH),
-           DH=DH, MF=MF, CAUSAL=causal, DOT=0 if tile else 1)
+           DH=DH, MF=MF, CAUSAL=causal, MASK=causal or L % G._FULL_TILES != 0, DOT=0 if tile else 1)
     return o, lse
 
 def bwd_untransposed(q, k, v, pq, ck, o, lse, do, causal, tile=None):
@@ -286,7 +296,8 @@ def bwd_package(q, k, v, pq, ck, o, lse, do, causal, tile=None):
     delta = torch.empty(B, H, L, device=q.device)
     G._gak_delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = _grad_buffers(B, L, MF, q.device)
-    args = (q, k, v, pq, pq, ck, do, lse, delta); kw = dict(DH=DH, MF=MF, CAUSAL=causal, DOT=0 if tile else 1)
+    args = (q, k, v, pq, pq, ck, do, lse, delta)
+    kw = dict(DH=DH, MF=MF, CAUSAL=causal, MASK=causal or L % G._FULL_TILES != 0, DOT=0 if tile else 1)
     launch(G._bwd_kv_tuned, tile, lambda bm, bn: (triton.cdiv(L, bn), B * H), *args, dk, dv, dpk, dck, H, L, scale, **kw)
     launch(G._bwd_q_tuned, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), *args, dq, dpq, H, L, scale, **kw)
     return dq, dk, dv, dpq + dpk, dck
@@ -333,7 +344,7 @@ def check():
 def sweep(q, k, v, psi, c, do):
     B, H, L, DH = q.shape; MF = psi.shape[-1]; scale = 1 / math.sqrt(DH); res = {}
     o, lse = forward(q, k, v, psi, c, False)
-    kw = dict(DH=DH, MF=MF, CAUSAL=False, DOT=1)
+    kw = dict(DH=DH, MF=MF, CAUSAL=False, MASK=L % G._FULL_TILES != 0, DOT=1)
     delta = (do.float() * o.float()).sum(-1); dpq, dpk, dck = _grad_buffers(B, L, MF, q.device)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); args = (q, k, v, psi, psi, c, do, lse, delta)
     spaces = {"fwd": (G._gak_fwd_kernel, (64, 128), (32, 64, 128), lambda bm, bn: (triton.cdiv(L, bm), B * H), (q, k, v, psi, psi, c, o, lse, H, L, scale)),

@@ -88,16 +88,6 @@ if triton is not None:
         else: return tl.dot(a.to(tl.float32), b.to(tl.float32), acc)
 
     @triton.jit
-    def _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL: tl.constexpr, DOT: tl.constexpr):
-        "One (BM, BN) tile: base-2 logits without the kernel, sq = (q.k/sqrt(d) + c_k) log2(e) (-inf where masked), and K = ψ_Q ψ_Kᵀ."
-        qk = _dot(q, tl.trans(k), tl.zeros((offs_m.shape[0], offs_n.shape[0]), tl.float32), DOT)
-        kap = _dot(pq, tl.trans(pk), tl.zeros((offs_m.shape[0], offs_n.shape[0]), tl.float32), DOT)
-        sq = (qk * scale + ck[None, :]) * 1.4426950408889634
-        ok = offs_n[None, :] < L
-        if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
-        return tl.where(ok, sq, -float("inf")), kap
-
-    @triton.jit
     def _rows(ptr, off, offs, L, W: tl.constexpr):
         "Rows `offs` (< L) of a row-major (L, W) block starting at `off`, zeros past L."
         return tl.load(ptr + off + offs[:, None] * W + tl.arange(0, W)[None, :], mask=offs[:, None] < L, other=0.0)
@@ -118,19 +108,25 @@ if triton is not None:
     @triton.jit
     def _gak_fwd_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, o_ptr, lse_ptr, H, L, scale,
                         DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                        CAUSAL: tl.constexpr, DOT: tl.constexpr):
+                        CAUSAL: tl.constexpr, MASK: tl.constexpr, DOT: tl.constexpr):
+        "O and the base-2 log-sum-exp of BM queries of one (batch, head), streaming over the keys (online softmax)."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
         offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH)
         q, pq = _rows(q_ptr, qkv_off, offs_m, L, DH), _rows(pq_ptr, f_off, offs_m, L, MF)
         m_i = tl.full((BM,), -float("inf"), tl.float32); l_i = tl.zeros((BM,), tl.float32)
-        acc = tl.zeros((BM, DH), tl.float32)
+        acc = tl.zeros((BM, DH), tl.float32); qs = scale * 1.4426950408889634
         hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
         for start in range(0, hi, BN):
             offs_n = start + tl.arange(0, BN)
             k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
-            sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
+            sq = _dot(q, tl.trans(k), tl.zeros((BM, BN), tl.float32), DOT) * qs + (ck * 1.4426950408889634)[None, :]  # (q.k/√d + c) log2 e
+            if MASK:  # keys past L, or above the diagonal (full tiles without a causal mask skip this)
+                ok = offs_n[None, :] < L
+                if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
+                sq = tl.where(ok, sq, -float("inf"))
+            kap = _dot(pq, tl.trans(pk), tl.zeros((BM, BN), tl.float32), DOT)  # the kernel tile K = ψ_Q ψ_Kᵀ
             m_new = tl.maximum(m_i, tl.max(sq, axis=1))  # max of the logits without log K: K <= m bounds every term
             alpha = tl.exp2(m_i - m_new)
             p = tl.exp2(sq - m_new[:, None]) * tl.maximum(kap, 1e-30)  # = 2^(s - m): no log2 per entry
@@ -150,7 +146,7 @@ if triton is not None:
     def _gak_bwd_kv_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                            dk_ptr, dv_ptr, dpk_ptr, dck_ptr, H, L, scale,
                            DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                           CAUSAL: tl.constexpr, DOT: tl.constexpr):
+                           CAUSAL: tl.constexpr, MASK: tl.constexpr, DOT: tl.constexpr):
         "dK, dV of BN keys of one (batch, head), looping over the queries; adds this head's share of dψ_K and dc_K."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
@@ -189,7 +185,7 @@ if triton is not None:
     def _gak_bwd_q_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                           dq_ptr, dpq_ptr, H, L, scale,
                           DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                          CAUSAL: tl.constexpr, DOT: tl.constexpr):
+                          CAUSAL: tl.constexpr, MASK: tl.constexpr, DOT: tl.constexpr):
         "dQ of BM queries of one (batch, head), looping over the keys (loaded transposed); adds this head's share of dψ_Q."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
@@ -202,10 +198,11 @@ if triton is not None:
             offs_n = start + tl.arange(0, BN)
             kT, vT, pkT = _cols(k_ptr, qkv_off, offs_n, L, DH), _cols(v_ptr, qkv_off, offs_n, L, DH), _cols(pk_ptr, f_off, offs_n, L, MF)
             ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
-            s = (_dot(q, kT, tl.zeros((BM, BN), tl.float32), DOT) * scale + ck[None, :]) * 1.4426950408889634
-            ok = offs_n[None, :] < L
-            if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
-            s = tl.where(ok, s, -float("inf"))
+            s = _dot(q, kT, tl.zeros((BM, BN), tl.float32), DOT) * (scale * 1.4426950408889634) + (ck * 1.4426950408889634)[None, :]
+            if MASK:
+                ok = offs_n[None, :] < L
+                if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
+                s = tl.where(ok, s, -float("inf"))
             kap = _dot(pq, pkT, tl.zeros((BM, BN), tl.float32), DOT)
             t = tl.exp2(s - lse[:, None]) * (_dot(do, vT, tl.zeros((BM, BN), tl.float32), DOT) - delta[:, None])
             dq = _dot((t * tl.maximum(kap, 1e-30)).to(q.dtype), tl.trans(kT), dq, DOT)
@@ -225,6 +222,7 @@ if triton is not None:
 
 # %% ../../nbs/22_kernels_gak.ipynb
 _KEY = ["L", "DH", "MF", "CAUSAL"]
+_FULL_TILES = 128  # L a multiple of this (and no causal mask): every tile of every candidate is full, MASK=False
 
 def _configs(shapes) -> list:
     return [triton.Config({"BM": bm, "BN": bn}, num_warps=w, num_stages=st) for bm, bn, w, st in shapes]
@@ -250,7 +248,8 @@ class _GAKFn(torch.autograd.Function):
         q, k, v, psi_q, psi_k = (t.contiguous() for t in (q, k, v, psi_q, psi_k)); c_k = c_k.float().contiguous()
         o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
         _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bm), B * H,
-                q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal, DOT=_dot_mode(q))
+                q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
+                MASK=causal or L % _FULL_TILES != 0, DOT=_dot_mode(q))
         ctx.save_for_backward(q, k, v, psi_q, psi_k, c_k, o, lse); ctx.causal = causal
         return o
 
@@ -264,7 +263,7 @@ class _GAKFn(torch.autograd.Function):
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         grads = torch.zeros(B * L * (2 * MF + 1), device=q.device)  # dψ_Q, dψ_K, dc_K summed over heads (atomics): one memset
         dpq, dpk, dck = grads[:B * L * MF].view(B, L, MF), grads[B * L * MF:2 * B * L * MF].view(B, L, MF), grads[2 * B * L * MF:].view(B, L)
-        scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, DOT=_dot_mode(q))
+        scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, MASK=ctx.causal or L % _FULL_TILES != 0, DOT=_dot_mode(q))
         args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
         cuda = q.is_cuda
         _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bn), B * H,
