@@ -25,6 +25,63 @@ __all__ = ['KAPPA_MIN', 'draw_omega', 'gak_features', 'gaussian_kernel_exact', '
            'GAKAttention', 'contraction_ratio']
 
 # %% ../../nbs/22_kernels_gak.ipynb
+if triton is not None:
+    @triton.jit
+    def _features_fwd_kernel(th_ptr, om_ptr, met_ptr, psi_ptr, c_ptr, N, P, half_log_m,
+                             PP: tl.constexpr, MF: tl.constexpr, BR: tl.constexpr):
+        "ψ (BR, m) and c (BR,) for BR tokens: ℓ = θΩᵀ − θᵀΣθ − ½ log m, c = max ℓ, ψ = exp(ℓ − c)."
+        rows = tl.program_id(0) * BR + tl.arange(0, BR); p = tl.arange(0, PP); r = tl.arange(0, MF)
+        th = tl.load(th_ptr + rows[:, None].to(tl.int64) * P + p[None, :], mask=(rows[:, None] < N) & (p[None, :] < P), other=0.0)
+        om = tl.load(om_ptr + r[:, None] * P + p[None, :], mask=p[None, :] < P, other=0.0)  # (m, PP)
+        met = tl.load(met_ptr + p, mask=p < P, other=0.0)
+        ell = tl.dot(th, tl.trans(om), input_precision="ieee") - (tl.sum(th * th * met[None, :], axis=1) + half_log_m)[:, None]
+        c = tl.max(ell, axis=1)
+        tl.store(psi_ptr + rows[:, None].to(tl.int64) * MF + r[None, :], tl.exp(ell - c[:, None]), mask=rows[:, None] < N)
+        tl.store(c_ptr + rows, c, mask=rows < N)
+
+    @triton.jit
+    def _features_bwd_kernel(th_ptr, om_ptr, met_ptr, psi_ptr, dpsi_ptr, dth_ptr, N, P,
+                             PP: tl.constexpr, MF: tl.constexpr, BR: tl.constexpr):
+        "dθ = (dψ∘ψ) Ω − 2 (Σ∘θ) Σ_r (dψ∘ψ)_r for BR tokens (c is detached: no term through it)."
+        rows = tl.program_id(0) * BR + tl.arange(0, BR); p = tl.arange(0, PP); r = tl.arange(0, MF)
+        ok = rows[:, None] < N
+        th = tl.load(th_ptr + rows[:, None].to(tl.int64) * P + p[None, :], mask=ok & (p[None, :] < P), other=0.0)
+        om = tl.load(om_ptr + r[:, None] * P + p[None, :], mask=p[None, :] < P, other=0.0)
+        met = tl.load(met_ptr + p, mask=p < P, other=0.0)
+        f = rows[:, None].to(tl.int64) * MF + r[None, :]
+        g = tl.load(dpsi_ptr + f, mask=ok, other=0.0) * tl.load(psi_ptr + f, mask=ok, other=0.0)  # dℓ
+        dth = tl.dot(g, om, input_precision="ieee") - 2.0 * th * met[None, :] * tl.sum(g, axis=1)[:, None]
+        tl.store(dth_ptr + rows[:, None].to(tl.int64) * P + p[None, :], dth, mask=ok & (p[None, :] < P))
+
+def _features_on_triton(theta, omega, metric) -> bool:
+    "Whether the feature kernel takes this call (see above)."
+    m, p = omega.shape
+    return (triton is not None and metric.ndim == 1 and theta.dtype == torch.float32 and 16 <= m <= 256 and m & (m - 1) == 0
+            and p <= 128 and not (omega.requires_grad or metric.requires_grad) and theta.shape[-1] == p)
+
+_FEATURE_ROWS = 64  # tokens per program
+
+class _FeaturesFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, theta, omega, metric):
+        m, p = omega.shape; th = theta.detach().reshape(-1, p).contiguous(); N = len(th)
+        om, met = omega.detach().float().contiguous(), metric.detach().float().contiguous()
+        psi = torch.empty(N, m, device=th.device); c = torch.empty(N, device=th.device)
+        PP = max(16, 1 << (p - 1).bit_length())
+        _features_fwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, c, N, p, 0.5 * math.log(m), PP=PP, MF=m, BR=_FEATURE_ROWS)
+        ctx.save_for_backward(th, om, met, psi); ctx.shape, ctx.PP = theta.shape, PP
+        c = c.view(theta.shape[:-1]); ctx.mark_non_differentiable(c)
+        return psi.view(*theta.shape[:-1], m), c
+
+    @staticmethod
+    def backward(ctx, dpsi, dc):
+        th, om, met, psi = ctx.saved_tensors; N, p = th.shape
+        dth = torch.empty_like(th)
+        _features_bwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, dpsi.reshape(N, -1).float().contiguous(), dth, N, p,
+                                                                PP=ctx.PP, MF=om.shape[0], BR=_FEATURE_ROWS)
+        return dth.view(ctx.shape), None, None
+
+# %% ../../nbs/22_kernels_gak.ipynb
 KAPPA_MIN = 1e-30  # floor of the approximate kernel inside the log (zero gradient below it)
 
 def _metric_matrix(metric: torch.Tensor) -> torch.Tensor:
@@ -53,6 +110,11 @@ def gak_features(theta: torch.Tensor,  # (..., L, p) per-token parameters
 
     c carries no gradient: anything that depends on φ = ψ e^c alone (κ, and the GAK logits up to a per-query constant
     that the softmax removes) has zero derivative along the choice of c, so detaching it is exact and saves its backward."""
+    if _features_on_triton(theta, omega, metric) and theta.is_cuda: return _FeaturesFn.apply(theta, omega, metric)  # one kernel each way
+    return _features_torch(theta, omega, metric)
+
+def _features_torch(theta, omega, metric):
+    "`gak_features` as torch ops (the reference, and every case the kernel does not take)."
     th = theta
     quad = th.square() @ metric.to(th.dtype) if metric.ndim == 1 else ((th @ metric.to(th.dtype)) * th).sum(-1)  # θᵀΣθ
     ell = th @ omega.to(th.dtype).T - (quad + 0.5 * math.log(omega.shape[0]))[..., None]  # log φ
