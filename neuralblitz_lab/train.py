@@ -25,9 +25,10 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config', 'cyclic_lr',
-           'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images', 'bucket_rows',
-           'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group', 'train_reference',
-           'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first', 'train_groups', 'build_zoo']
+           'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images', 'active_rows',
+           'bucket_rows', 'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group',
+           'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first',
+           'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -143,13 +144,15 @@ def _pow2_at_least(k: int) -> int: return 1 << max(0, (k - 1).bit_length())  # t
 
 def _bucket_size(k: int) -> int: return _pow2_at_least(k) if k <= 1024 else -(-k // 1024) * 1024  # then multiples of 1,024
 
+def active_rows(mask: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, int]:
+    "(rows, k): the k True rows of `mask` (n,) in index order, then, if `pad`, False rows up to `_bucket_size(k)` (at most n); one host sync."
+    k = int(mask.sum())  # the only sync: the row count decides the shapes
+    order = torch.argsort((~mask).to(torch.uint8), stable=True)  # True rows first, each side in index order
+    return order[:min(len(mask), _bucket_size(k)) if pad else k], k
+
 def bucket_rows(mask: torch.Tensor, pad: bool = True) -> torch.Tensor:
     "Indices of the True rows of `mask` (n,), padded with False rows (at most to n) to a power of two up to 1,024, then a multiple of 1,024, if `pad`."
-    on = mask.nonzero().flatten()
-    if not pad: return on
-    off = (~mask).nonzero().flatten()
-    size = min(len(mask), _bucket_size(len(on)))
-    return torch.cat([on, off[:size - len(on)]])
+    return active_rows(mask, pad)[0]
 
 def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # row buckets (`_bucket_size`) only help cuDNN's shape cache
 
@@ -163,8 +166,8 @@ def train_step(params: dict[str, torch.Tensor] | torch.Tensor, opt: StackedAdam,
     "One Adam step for every model with a valid position; models with none are left out of the forward pass."
     valid = positions >= 0  # (n, B)
     active = valid.any(1)
-    everyone = bool(active.all())
-    rows = bucket_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute; arange(n) if everyone
+    rows, k = active_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute; arange(n) if everyone
+    everyone = k == len(active)  # (one host sync per step, in active_rows)
     flat = isinstance(params, torch.Tensor)
     if flat:  # the rows' parameter views are the leaves; their gradients go back into one flat tensor
         sub = {k: v.requires_grad_() for k, v in flat_to_params(params.detach() if everyone else params.detach()[rows]).items()}
@@ -273,7 +276,7 @@ def _end_of_epoch(params, group, ckpt, splits, tensors, cfg, epoch, active, coun
     "Early stopping and checkpoints after `epoch`; returns (active, counter, val_acc)."
     val_acc, stop = None, torch.zeros_like(active)
     if epoch >= cfg.epoch_bins[0] - 1:  # the accuracy before the first check is needed as its reference
-        rows, k = bucket_rows(active, pad=_pad_rows(active)), int(active.sum())  # stopped models need no more validation
+        rows, k = active_rows(active, pad=_pad_rows(active))  # stopped models need no more validation
         val_idx, val_len = splits["val"]
         r = evaluate(_gather_models(params.detach(), rows), *tensors, val_idx[rows], val_len[rows], group.activation, cfg.eval_chunk)
         val_acc, val_loss = (torch.zeros(len(active), device=active.device).index_copy_(0, rows[:k], r[s][:k]) for s in ("acc", "loss"))  # (n,); 0 for stopped
