@@ -72,7 +72,7 @@ docs: $(STAMP)
 	$(BIN)/python docs/build_docs.py --out _docs
 
 bench: $(STAMP)
-	@for b in $$(ls bench/*.py | grep -v cuda_timing); do echo "==> $$b"; $(BIN)/python $$b --quick; done
+	@for b in bench/[!_]*.py; do echo "==> $$b"; $(BIN)/python $$b --quick; done
 
 clean:
 	rm -rf _docs _docs_src _proc .pytest_cache

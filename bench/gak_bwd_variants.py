@@ -19,7 +19,7 @@ import torch
 if not torch.cuda.is_available(): os.environ.setdefault("TRITON_INTERPRET", "1")  # --check on the CPU: before triton is imported
 import triton
 import triton.language as tl
-from cuda_timing import cuda_median_ms
+from _cuda_timing import cuda_median_ms
 from neuralblitz_lab.kernels import gak as G
 
 def timeit(fn, reps=10, warmup=3): return cuda_median_ms(fn, reps, warmup)
@@ -96,19 +96,6 @@ def _q_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_p
 
 # ---- two heads per program ----
 @triton.jit
-def _cols(ptr, off, offs, L, W: tl.constexpr):
-    "Rows `offs` of a row-major (L, W) block, loaded transposed as (W, len(offs)); zeros past L."
-    return tl.load(ptr + off + offs[None, :] * W + tl.arange(0, W)[:, None], mask=offs[None, :] < L, other=0.0)
-
-@triton.jit
-def _delta_kernel(o_ptr, do_ptr, delta_ptr, N, DH: tl.constexpr, BR: tl.constexpr):
-    rows = tl.program_id(0) * BR + tl.arange(0, BR); d = tl.arange(0, DH)
-    m = rows[:, None] < N
-    o = tl.load(o_ptr + rows[:, None].to(tl.int64) * DH + d[None, :], mask=m, other=0.0).to(tl.float32)
-    do = tl.load(do_ptr + rows[:, None].to(tl.int64) * DH + d[None, :], mask=m, other=0.0).to(tl.float32)
-    tl.store(delta_ptr + rows, tl.sum(o * do, axis=1), mask=rows < N)
-
-@triton.jit
 def _fwd_head(q, kT, v, kc, ck2, m_i, l_i, acc, offs_m, offs_n, L, qs, CAUSAL: tl.constexpr):
     s = tl.dot(q, kT) * qs + ck2[None, :]
     ok = offs_n[None, :] < L
@@ -139,13 +126,13 @@ def _fwd2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, o_ptr, lse_ptr, H, L, sca
     hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
     for start in range(0, hi, BN):
         offs_n = start + tl.arange(0, BN)
-        pkT = _cols(pk_ptr, f_off, offs_n, L, MF)
-        ck2 = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0) * 1.4426950408889634
+        pkT = G._cols(pk_ptr, f_off, offs_n, L, MF)
+        ck2 = G._key_offsets(ck_ptr, b, offs_n, L) * 1.4426950408889634
         kc = tl.maximum(tl.dot(pq, pkT), 1e-30)
-        kT0 = _cols(k_ptr, off0, offs_n, L, DH); v0 = G._rows(v_ptr, off0, offs_n, L, DH)
+        kT0 = G._cols(k_ptr, off0, offs_n, L, DH); v0 = G._rows(v_ptr, off0, offs_n, L, DH)
         m0, l0, a0 = _fwd_head(q0, kT0, v0, kc, ck2, m0, l0, a0, offs_m, offs_n, L, qs, CAUSAL)
         if HP == 2:
-            kT1 = _cols(k_ptr, off1, offs_n, L, DH); v1 = G._rows(v_ptr, off1, offs_n, L, DH)
+            kT1 = G._cols(k_ptr, off1, offs_n, L, DH); v1 = G._rows(v_ptr, off1, offs_n, L, DH)
             m1, l1, a1 = _fwd_head(q1, kT1, v1, kc, ck2, m1, l1, a1, offs_m, offs_n, L, qs, CAUSAL)
     msk = offs_m[:, None] < L
     tl.store(o_ptr + off0 + offs_m[:, None] * DH + offs_d[None, :], (a0 / l0[:, None]).to(o_ptr.dtype.element_ty), mask=msk)
@@ -157,9 +144,8 @@ def _fwd2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, o_ptr, lse_ptr, H, L, sca
 @triton.jit
 def _kv_head(k, v, q_ptr, do_ptr, lse_ptr, delta_ptr, off, hb, offs_m, offs_n, L, ks, ck2, kc, dk, dv,
              DH: tl.constexpr, CAUSAL: tl.constexpr):
-    qT = _cols(q_ptr, off, offs_m, L, DH); do = G._rows(do_ptr, off, offs_m, L, DH)
-    lse = tl.load(lse_ptr + hb.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-    delta = tl.load(delta_ptr + hb.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+    qT = G._cols(q_ptr, off, offs_m, L, DH); do = G._rows(do_ptr, off, offs_m, L, DH)
+    lse, delta = G._query_stats(lse_ptr, delta_ptr, hb, offs_m, L)
     sT = tl.dot(k, qT) * ks + ck2[:, None]
     if CAUSAL: sT = tl.where(offs_n[:, None] <= offs_m[None, :], sT, -float("inf"))
     ptT = tl.exp2(sT - lse[None, :])
@@ -177,7 +163,7 @@ def _kv2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr
     offs_n = pid * BN + tl.arange(0, BN); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
     off0 = hb0.to(tl.int64) * L * DH; off1 = off0 + L * DH
     pk = G._rows(pk_ptr, f_off, offs_n, L, MF)
-    ck2 = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0) * 1.4426950408889634
+    ck2 = G._key_offsets(ck_ptr, b, offs_n, L) * 1.4426950408889634
     ks = scale * 1.4426950408889634
     k0 = G._rows(k_ptr, off0, offs_n, L, DH); v0 = G._rows(v_ptr, off0, offs_n, L, DH)
     dk0 = tl.zeros((BN, DH), tl.float32); dv0 = tl.zeros((BN, DH), tl.float32)
@@ -188,7 +174,7 @@ def _kv2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr
     lo = (pid * BN // BM) * BM if CAUSAL else 0
     for start in range(lo, L, BM):
         offs_m = start + tl.arange(0, BM)
-        pqT = _cols(pq_ptr, f_off, offs_m, L, MF)
+        pqT = G._cols(pq_ptr, f_off, offs_m, L, MF)
         kapT = tl.dot(pk, pqT); kc = tl.maximum(kapT, 1e-30)
         dk0, dv0, t = _kv_head(k0, v0, q_ptr, do_ptr, lse_ptr, delta_ptr, off0, hb0, offs_m, offs_n, L, ks, ck2, kc, dk0, dv0, DH, CAUSAL)
         if HP == 2:
@@ -208,7 +194,7 @@ def _kv2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr
 
 @triton.jit
 def _q_head(q, do, lse, delta, k_ptr, v_ptr, off, offs_m, offs_n, L, qs, ck2, kc, dq, DH: tl.constexpr, CAUSAL: tl.constexpr):
-    kT = _cols(k_ptr, off, offs_n, L, DH); vT = _cols(v_ptr, off, offs_n, L, DH)
+    kT = G._cols(k_ptr, off, offs_n, L, DH); vT = G._cols(v_ptr, off, offs_n, L, DH)
     s = tl.dot(q, kT) * qs + ck2[None, :]
     ok = offs_n[None, :] < L
     if CAUSAL: ok = ok & (offs_n[None, :] <= offs_m[:, None])
@@ -228,20 +214,18 @@ def _q2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
     pq = G._rows(pq_ptr, f_off, offs_m, L, MF)
     qs = scale * 1.4426950408889634
     q0 = G._rows(q_ptr, off0, offs_m, L, DH); do0 = G._rows(do_ptr, off0, offs_m, L, DH)
-    lse0 = tl.load(lse_ptr + hb0.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-    de0 = tl.load(delta_ptr + hb0.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+    lse0, de0 = G._query_stats(lse_ptr, delta_ptr, hb0, offs_m, L)
     dq0 = tl.zeros((BM, DH), tl.float32)
     if HP == 2:
         q1 = G._rows(q_ptr, off1, offs_m, L, DH); do1 = G._rows(do_ptr, off1, offs_m, L, DH)
-        lse1 = tl.load(lse_ptr + (hb0 + 1).to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-        de1 = tl.load(delta_ptr + (hb0 + 1).to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+        lse1, de1 = G._query_stats(lse_ptr, delta_ptr, hb0 + 1, offs_m, L)
         dq1 = tl.zeros((BM, DH), tl.float32)
     dpq = tl.zeros((BM, MF), tl.float32)
     hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
     for start in range(0, hi, BN):
         offs_n = start + tl.arange(0, BN)
-        pkT = _cols(pk_ptr, f_off, offs_n, L, MF)
-        ck2 = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0) * 1.4426950408889634
+        pkT = G._cols(pk_ptr, f_off, offs_n, L, MF)
+        ck2 = G._key_offsets(ck_ptr, b, offs_n, L) * 1.4426950408889634
         kap = tl.dot(pq, pkT); kc = tl.maximum(kap, 1e-30)
         dq0, t = _q_head(q0, do0, lse0, de0, k_ptr, v_ptr, off0, offs_m, offs_n, L, qs, ck2, kc, dq0, DH, CAUSAL)
         if HP == 2:
@@ -256,14 +240,13 @@ def _q2(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
     tl.atomic_add(dpq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], dpq, mask=msk, sem="relaxed")
 
 
-def cfgs(shapes): return [triton.Config({"BM": bm, "BN": bn}, num_warps=w, num_stages=s) for bm, bn, w, s in shapes]
 KEY = ["L", "DH", "MF", "CAUSAL"]
-kv_old_t = triton.autotune(cfgs([(64, 64, 4, 2), (32, 128, 4, 3), (64, 128, 8, 2), (64, 64, 8, 3), (32, 64, 4, 3)]), key=KEY)(_kv_old)
-q_old_t = triton.autotune(cfgs([(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2), (64, 64, 8, 3), (64, 32, 4, 3)]), key=KEY)(_q_old)
+kv_old_t = triton.autotune(G._configs([(64, 64, 4, 2), (32, 128, 4, 3), (64, 128, 8, 2), (64, 64, 8, 3), (32, 64, 4, 3)]), key=KEY)(_kv_old)
+q_old_t = triton.autotune(G._configs([(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2), (64, 64, 8, 3), (64, 32, 4, 3)]), key=KEY)(_q_old)
 KEY2 = KEY + ["HP"]
-fwd2_t = triton.autotune(cfgs([(128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 3), (64, 128, 4, 2)]), key=KEY2)(_fwd2)
-kv2_t = triton.autotune(cfgs([(32, 128, 4, 3), (32, 64, 4, 4), (64, 64, 4, 3), (32, 128, 8, 4), (64, 64, 8, 3), (32, 64, 4, 3)]), key=KEY2, reset_to_zero=["dpk_ptr", "dck_ptr"])(_kv2)
-q2_t = triton.autotune(cfgs([(128, 32, 4, 5), (64, 64, 4, 3), (128, 64, 8, 3), (128, 32, 8, 4), (64, 64, 8, 3)]), key=KEY2, reset_to_zero=["dpq_ptr"])(_q2)
+fwd2_t = triton.autotune(G._configs([(128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 3), (64, 128, 4, 2)]), key=KEY2)(_fwd2)
+kv2_t = triton.autotune(G._configs([(32, 128, 4, 3), (32, 64, 4, 4), (64, 64, 4, 3), (32, 128, 8, 4), (64, 64, 8, 3), (32, 64, 4, 3)]), key=KEY2, reset_to_zero=["dpk_ptr", "dck_ptr"])(_kv2)
+q2_t = triton.autotune(G._configs([(128, 32, 4, 5), (64, 64, 4, 3), (128, 64, 8, 3), (128, 32, 8, 4), (64, 64, 8, 3)]), key=KEY2, reset_to_zero=["dpq_ptr"])(_q2)
 
 def launch(kernel, tile, grid_of, *args, **kw):
     "An autotuned kernel on CUDA; under the interpreter the plain kernel with 16-wide tiles."
@@ -274,7 +257,7 @@ def forward(q, k, v, pq, ck, causal, tile=None):
     B, H, L, DH = q.shape; MF = pq.shape[-1]
     o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device)
     launch(G._fwd_tuned, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), q, k, v, pq, pq, ck, o, lse, H, L, 1 / math.sqrt(DH),
-           DH=DH, MF=MF, CAUSAL=causal, MASK=causal or L % G._FULL_TILES != 0, DOT=0 if tile else 1)
+           DH=DH, MF=MF, CAUSAL=causal, MASK=G._needs_mask(L, causal), DOT=0 if tile else 1)
     return o, lse
 
 def bwd_untransposed(q, k, v, pq, ck, o, lse, do, causal, tile=None):
@@ -287,17 +270,12 @@ def bwd_untransposed(q, k, v, pq, ck, o, lse, do, causal, tile=None):
     launch(q_old_t, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), *args, dq, dpq, H, L, scale, **kw)
     return dq, dk, dv, dpq.sum(1) + dpk.sum(1), dck.sum(1)  # one ψ for queries and keys
 
-def _grad_buffers(B, L, MF, dev):
-    g = torch.zeros(B * L * (2 * MF + 1), device=dev)
-    return g[:B * L * MF].view(B, L, MF), g[B * L * MF:2 * B * L * MF].view(B, L, MF), g[2 * B * L * MF:].view(B, L)
-
 def bwd_package(q, k, v, pq, ck, o, lse, do, causal, tile=None):
     B, H, L, DH = q.shape; MF = pq.shape[-1]; scale = 1 / math.sqrt(DH)
-    delta = torch.empty(B, H, L, device=q.device)
-    G._gak_delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = _grad_buffers(B, L, MF, q.device)
+    delta = G._delta(o, do)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device)
     args = (q, k, v, pq, pq, ck, do, lse, delta)
-    kw = dict(DH=DH, MF=MF, CAUSAL=causal, MASK=causal or L % G._FULL_TILES != 0, DOT=0 if tile else 1)
+    kw = dict(DH=DH, MF=MF, CAUSAL=causal, MASK=G._needs_mask(L, causal), DOT=0 if tile else 1)
     launch(G._bwd_kv_tuned, tile, lambda bm, bn: (triton.cdiv(L, bn), B * H), *args, dk, dv, dpk, dck, H, L, scale, **kw)
     launch(G._bwd_q_tuned, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), *args, dq, dpq, H, L, scale, **kw)
     return dq, dk, dv, dpq + dpk, dck
@@ -309,9 +287,8 @@ def two_heads(q, k, v, pq, ck, do, causal, tile=None):
     kw = dict(DH=DH, MF=MF, CAUSAL=causal, HP=2)
     launch(fwd2_t, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H // 2), q, k, v, pq, pq, ck, o, lse, H, L, scale, **kw)
     if do is None: return o
-    delta = torch.empty(B, H, L, device=q.device)
-    _delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = _grad_buffers(B, L, MF, q.device)
+    delta = G._delta(o, do)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device)
     args = (q, k, v, pq, pq, ck, do, lse, delta)
     launch(kv2_t, tile, lambda bm, bn: (triton.cdiv(L, bn), B * H // 2), *args, dk, dv, dpk, dck, H, L, scale, **kw)
     launch(q2_t, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H // 2), *args, dq, dpq, H, L, scale, **kw)
@@ -344,8 +321,8 @@ def check():
 def sweep(q, k, v, psi, c, do):
     B, H, L, DH = q.shape; MF = psi.shape[-1]; scale = 1 / math.sqrt(DH); res = {}
     o, lse = forward(q, k, v, psi, c, False)
-    kw = dict(DH=DH, MF=MF, CAUSAL=False, MASK=L % G._FULL_TILES != 0, DOT=1)
-    delta = (do.float() * o.float()).sum(-1); dpq, dpk, dck = _grad_buffers(B, L, MF, q.device)
+    kw = dict(DH=DH, MF=MF, CAUSAL=False, MASK=G._needs_mask(L, False), DOT=1)
+    delta = (do.float() * o.float()).sum(-1); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); args = (q, k, v, psi, psi, c, do, lse, delta)
     spaces = {"fwd": (G._gak_fwd_kernel, (64, 128), (32, 64, 128), lambda bm, bn: (triton.cdiv(L, bm), B * H), (q, k, v, psi, psi, c, o, lse, H, L, scale)),
               "kv": (G._gak_bwd_kv_kernel, (16, 32, 64), (64, 128), lambda bm, bn: (triton.cdiv(L, bn), B * H), (*args, dk, dv, dpk, dck, H, L, scale)),

@@ -10,7 +10,7 @@ issue one call. CUDA-event medians of 20 calls after 5 warm-ups; the last stdout
 import argparse, json
 import math, time
 import torch
-from cuda_timing import cuda_median_ms
+from _cuda_timing import cuda_median_ms
 from neuralblitz_lab.kernels import gak as G
 def timeit(fn, reps=20, warmup=5): return cuda_median_ms(fn, reps, warmup)
 ap = argparse.ArgumentParser(); ap.add_argument("--out"); ap.add_argument("--quick", action="store_true", help="(make bench)")

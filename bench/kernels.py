@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from cuda_timing import cuda_median_ms
+from _cuda_timing import cuda_median_ms
 from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.kernels.gak import draw_omega, gak_attention, gak_attention_ref, gak_features

@@ -140,7 +140,7 @@ def _model_losses(params, images, labels, idx, valid, activation):
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
-def _pow2_at_least(k: int) -> int: return 1 << max(0, (k - 1).bit_length())  # the smallest power of two >= k (1 for k <= 1)
+def _pow2_at_least(k: int) -> int: return 1 << max(0, (k - 1).bit_length())  # the smallest power of two >= k (1 for k = 1; 2 for k = 0)
 
 def _bucket_size(k: int) -> int: return _pow2_at_least(k) if k <= 1024 else -(-k // 1024) * 1024  # then multiples of 1,024
 
@@ -166,8 +166,8 @@ def train_step(params: dict[str, torch.Tensor] | torch.Tensor, opt: StackedAdam,
     "One Adam step for every model with a valid position; models with none are left out of the forward pass."
     valid = positions >= 0  # (n, B)
     active = valid.any(1)
-    rows, k = active_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute; arange(n) if everyone
-    everyone = k == len(active)  # (one host sync per step, in active_rows)
+    rows, n_active = active_rows(active, pad=_pad_rows(positions))  # (m,): stopped or idle models cost no compute; arange(n) if everyone
+    everyone = n_active == len(active)  # (one host sync per step, in active_rows)
     flat = isinstance(params, torch.Tensor)
     if flat:  # the rows' parameter views are the leaves; their gradients go back into one flat tensor
         sub = {k: v.requires_grad_() for k, v in flat_to_params(params.detach() if everyone else params.detach()[rows]).items()}

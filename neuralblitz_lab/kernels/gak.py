@@ -155,16 +155,26 @@ if triton is not None:
         return tl.load(ptr + off + offs[:, None] * W + tl.arange(0, W)[None, :], mask=offs[:, None] < L, other=0.0)
 
     @triton.jit
+    def _key_offsets(ck_ptr, b, offs_n, L):
+        "c_K (BN,) of the keys `offs_n` of batch b, zeros past L."
+        return tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+
+    @triton.jit
     def _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH: tl.constexpr, MF: tl.constexpr):
         "K, V (BN, Dh), ψ_K (BN, m) and c_K (BN,) for the keys `offs_n`."
-        ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
-        return (_rows(k_ptr, qkv_off, offs_n, L, DH), _rows(v_ptr, qkv_off, offs_n, L, DH), _rows(pk_ptr, f_off, offs_n, L, MF), ck)
+        return (_rows(k_ptr, qkv_off, offs_n, L, DH), _rows(v_ptr, qkv_off, offs_n, L, DH), _rows(pk_ptr, f_off, offs_n, L, MF),
+                _key_offsets(ck_ptr, b, offs_n, L))
+
+    @triton.jit
+    def _query_stats(lse_ptr, delta_ptr, bh, offs_m, L):
+        "The forward's base-2 log-sum-exp (inf past L, so padded queries get P = 0) and δ = rowsum(dO∘O) (BM,) of the queries `offs_m`."
+        lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
+        return lse, tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
 
     @triton.jit
     def _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH: tl.constexpr, MF: tl.constexpr):
-        "Q, dO (BM, Dh), ψ_Q (BM, m), the forward's base-2 log-sum-exp and δ = rowsum(dO∘O) (BM,) for the queries `offs_m`."
-        lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-        delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+        "Q, dO (BM, Dh), ψ_Q (BM, m), the forward's base-2 log-sum-exp and δ (BM,) for the queries `offs_m`."
+        lse, delta = _query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
         return (_rows(q_ptr, qkv_off, offs_m, L, DH), _rows(pq_ptr, f_off, offs_m, L, MF), _rows(do_ptr, qkv_off, offs_m, L, DH), lse, delta)
 
     @triton.jit
@@ -223,8 +233,7 @@ if triton is not None:
             offs_m = start + tl.arange(0, BM)
             qT, pqT = _cols(q_ptr, qkv_off, offs_m, L, DH), _cols(pq_ptr, f_off, offs_m, L, MF)
             do = _rows(do_ptr, qkv_off, offs_m, L, DH)
-            lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
-            delta = tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
+            lse, delta = _query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
             sT = _dot(k, qT, tl.zeros((BN, BM), tl.float32), DOT) * (scale * 1.4426950408889634) + ck2[:, None]
             if CAUSAL: sT = tl.where(offs_n[:, None] <= offs_m[None, :], sT, -float("inf"))
             kapT = _dot(pk, pqT, tl.zeros((BN, BM), tl.float32), DOT)
@@ -259,7 +268,7 @@ if triton is not None:
         for start in range(0, hi, BN):
             offs_n = start + tl.arange(0, BN)
             kT, vT, pkT = _cols(k_ptr, qkv_off, offs_n, L, DH), _cols(v_ptr, qkv_off, offs_n, L, DH), _cols(pk_ptr, f_off, offs_n, L, MF)
-            ck = tl.load(ck_ptr + b.to(tl.int64) * L + offs_n, mask=offs_n < L, other=0.0)
+            ck = _key_offsets(ck_ptr, b, offs_n, L)
             s = _dot(q, kT, tl.zeros((BM, BN), tl.float32), DOT) * (scale * 1.4426950408889634) + (ck * 1.4426950408889634)[None, :]
             if MASK:
                 ok = offs_n[None, :] < L
@@ -286,6 +295,20 @@ if triton is not None:
 _KEY = ["L", "DH", "MF", "CAUSAL"]
 _FULL_TILES = 128  # L a multiple of this (and no causal mask): every tile of every candidate is full, MASK=False
 
+def _needs_mask(L: int, causal: bool) -> bool: return causal or L % _FULL_TILES != 0  # the kernels' MASK
+
+def _delta(o: torch.Tensor, do: torch.Tensor) -> torch.Tensor:
+    "δ = rowsum(dO ∘ O) (B, H, L) in float32, by `_gak_delta_kernel`."
+    B, H, L, DH = o.shape
+    delta = torch.empty(B, H, L, device=o.device, dtype=torch.float32)
+    _gak_delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
+    return delta
+
+def _feature_grads(B: int, L: int, MF: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Zeroed dψ_Q, dψ_K (B, L, m) and dc_K (B, L) float32, views of one buffer (one memset) that the heads add into."
+    g = torch.zeros(B * L * (2 * MF + 1), device=device)
+    return g[:B * L * MF].view(B, L, MF), g[B * L * MF:2 * B * L * MF].view(B, L, MF), g[2 * B * L * MF:].view(B, L)
+
 def _configs(shapes) -> list:
     return [triton.Config({"BM": bm, "BN": bn}, num_warps=w, num_stages=st) for bm, bn, w, st in shapes]
 
@@ -311,7 +334,7 @@ class _GAKFn(torch.autograd.Function):
         o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
         _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bm), B * H,
                 q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
-                MASK=causal or L % _FULL_TILES != 0, DOT=_dot_mode(q))
+                MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
         ctx.save_for_backward(q, k, v, psi_q, psi_k, c_k, o, lse); ctx.causal = causal
         return o
 
@@ -320,12 +343,10 @@ class _GAKFn(torch.autograd.Function):
         q, k, v, psi_q, psi_k, c_k, o, lse = ctx.saved_tensors
         B, H, L, DH = q.shape; MF = psi_q.shape[-1]
         do = do.contiguous()
-        delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
-        _gak_delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
+        delta = _delta(o, do)
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        grads = torch.zeros(B * L * (2 * MF + 1), device=q.device)  # dψ_Q, dψ_K, dc_K summed over heads (atomics): one memset
-        dpq, dpk, dck = grads[:B * L * MF].view(B, L, MF), grads[B * L * MF:2 * B * L * MF].view(B, L, MF), grads[2 * B * L * MF:].view(B, L)
-        scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, MASK=ctx.causal or L % _FULL_TILES != 0, DOT=_dot_mode(q))
+        dpq, dpk, dck = _feature_grads(B, L, MF, q.device)  # summed over heads by the kernels' atomics
+        scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, MASK=_needs_mask(L, ctx.causal), DOT=_dot_mode(q))
         args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
         cuda = q.is_cuda
         _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bn), B * H,

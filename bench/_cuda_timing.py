@@ -1,4 +1,5 @@
-"""CUDA-event timing shared by the GPU benchmarks (`kernels.py`, `gak_bwd_variants.py`, `gak_overhead.py`)."""
+"""CUDA-event timing shared by the GPU benchmarks (`kernels.py`, `gak_bwd_variants.py`, `gak_overhead.py`); a helper module, so its
+name starts with `_`: `make bench` runs only `bench/[!_]*.py`."""
 import torch
 
 
