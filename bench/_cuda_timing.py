@@ -13,3 +13,14 @@ def cuda_median_ms(fn, reps: int = 10, warmup: int = 3) -> float:
         a.record(); fn(); b.record(); torch.cuda.synchronize()
         ts.append(a.elapsed_time(b))
     return sorted(ts)[len(ts) // 2]
+
+
+def cuda_pipelined_ms(fn, n: int = 20, warmup: int = 3) -> float:
+    "Milliseconds per call of `n` back-to-back calls of `fn()` (one sync at the end): host work overlaps the GPU, as in a training loop."
+    for _ in range(warmup): fn()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(n): fn()
+    b.record(); torch.cuda.synchronize()
+    return a.elapsed_time(b) / n

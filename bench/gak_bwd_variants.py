@@ -51,7 +51,8 @@ def _kv_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_
     lo = (pid * BN // BM) * BM if CAUSAL else 0
     for start in range(lo, L, BM):
         offs_m = start + tl.arange(0, BM)
-        q, pq, do, lse, delta = G._query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
+        lse, delta = G._query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
+        q, pq, do = G._rows(q_ptr, qkv_off, offs_m, L, DH), G._rows(pq_ptr, f_off, offs_m, L, MF), G._rows(do_ptr, qkv_off, offs_m, L, DH)
         sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
         kc = tl.maximum(kap, 1e-30)
         pt = tl.exp2(sq - lse[:, None])  # P / K (<= 1e30): the softmax is P = pt K
@@ -78,7 +79,8 @@ def _q_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_p
     b = bh // H
     qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
     offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-    q, pq, do, lse, delta = G._query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
+    lse, delta = G._query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
+    q, pq, do = G._rows(q_ptr, qkv_off, offs_m, L, DH), G._rows(pq_ptr, f_off, offs_m, L, MF), G._rows(do_ptr, qkv_off, offs_m, L, DH)
     dq = tl.zeros((BM, DH), tl.float32); dpq = tl.zeros((BM, MF), tl.float32)
     hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
     for start in range(0, hi, BN):
@@ -271,13 +273,14 @@ def bwd_untransposed(q, k, v, pq, ck, o, lse, do, causal, tile=None):
     return dq, dk, dv, dpq.sum(1) + dpk.sum(1), dck.sum(1)  # one ψ for queries and keys
 
 def bwd_package(q, k, v, pq, ck, o, lse, do, causal, tile=None):
+    "The package's backward kernels (query side first: it writes δ), with dc_K (NEED_DC) so every variant returns the same."
     B, H, L, DH = q.shape; MF = pq.shape[-1]; scale = 1 / math.sqrt(DH)
-    delta = G._delta(o, do)
+    delta = torch.empty(B, H, L, device=q.device)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device)
     args = (q, k, v, pq, pq, ck, do, lse, delta)
     kw = dict(DH=DH, MF=MF, CAUSAL=causal, MASK=G._needs_mask(L, causal), DOT=0 if tile else 1)
-    launch(G._bwd_kv_tuned, tile, lambda bm, bn: (triton.cdiv(L, bn), B * H), *args, dk, dv, dpk, dck, H, L, scale, **kw)
-    launch(G._bwd_q_tuned, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), *args, dq, dpq, H, L, scale, **kw)
+    launch(G._bwd_q_tuned, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H), *args, dq, dpq, o, H, L, scale, **kw)
+    launch(G._bwd_kv_tuned, tile, lambda bm, bn: (triton.cdiv(L, bn), B * H), *args, dk, dv, dpk, dck, H, L, scale, NEED_DC=True, **kw)
     return dq, dk, dv, dpq + dpk, dck
 
 def two_heads(q, k, v, pq, ck, do, causal, tile=None):
@@ -287,7 +290,7 @@ def two_heads(q, k, v, pq, ck, do, causal, tile=None):
     kw = dict(DH=DH, MF=MF, CAUSAL=causal, HP=2)
     launch(fwd2_t, tile, lambda bm, bn: (triton.cdiv(L, bm), B * H // 2), q, k, v, pq, pq, ck, o, lse, H, L, scale, **kw)
     if do is None: return o
-    delta = G._delta(o, do)
+    delta = (do.float() * o.float()).sum(-1)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device)
     args = (q, k, v, pq, pq, ck, do, lse, delta)
     launch(kv2_t, tile, lambda bm, bn: (triton.cdiv(L, bn), B * H // 2), *args, dk, dv, dpk, dck, H, L, scale, **kw)
@@ -322,14 +325,14 @@ def sweep(q, k, v, psi, c, do):
     B, H, L, DH = q.shape; MF = psi.shape[-1]; scale = 1 / math.sqrt(DH); res = {}
     o, lse = forward(q, k, v, psi, c, False)
     kw = dict(DH=DH, MF=MF, CAUSAL=False, MASK=G._needs_mask(L, False), DOT=1)
-    delta = (do.float() * o.float()).sum(-1); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device)
+    delta = (do.float() * o.float()).sum(-1); dpq, dpk, dck = G._feature_grads(B, L, MF, q.device, shared=True, need_dc=False)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v); args = (q, k, v, psi, psi, c, do, lse, delta)
-    spaces = {"fwd": (G._gak_fwd_kernel, (64, 128), (32, 64, 128), lambda bm, bn: (triton.cdiv(L, bm), B * H), (q, k, v, psi, psi, c, o, lse, H, L, scale)),
-              "kv": (G._gak_bwd_kv_kernel, (16, 32, 64), (64, 128), lambda bm, bn: (triton.cdiv(L, bn), B * H), (*args, dk, dv, dpk, dck, H, L, scale)),
-              "q": (G._gak_bwd_q_kernel, (64, 128), (16, 32, 64), lambda bm, bn: (triton.cdiv(L, bm), B * H), (*args, dq, dpq, H, L, scale))}
-    for name, (kern, bms, bns, grid, a) in spaces.items():
+    spaces = {"fwd": (G._gak_fwd_kernel, (64, 128), (32, 64, 128), lambda bm, bn: (triton.cdiv(L, bm), B * H), (q, k, v, psi, psi, c, o, lse, H, L, scale), {}),
+              "kv": (G._gak_bwd_kv_kernel, (16, 32, 64), (64, 128), lambda bm, bn: (triton.cdiv(L, bn), B * H), (*args, dk, dv, dpk, dck, H, L, scale), {"NEED_DC": False}),
+              "q": (G._gak_bwd_q_kernel, (64, 128), (16, 32, 64), lambda bm, bn: (triton.cdiv(L, bm), B * H), (*args, dq, dpq, o, H, L, scale), {})}
+    for name, (kern, bms, bns, grid, a, extra) in spaces.items():
         for bm, bn, w, s in itertools.product(bms, bns, (4, 8), (2, 3, 4, 5)):
-            try: res[f"{name} BM{bm} BN{bn} w{w} s{s}"] = round(timeit(lambda: kern[grid(bm, bn)](*a, BM=bm, BN=bn, num_warps=w, num_stages=s, **kw)), 3)
+            try: res[f"{name} BM{bm} BN{bn} w{w} s{s}"] = round(timeit(lambda: kern[grid(bm, bn)](*a, BM=bm, BN=bn, num_warps=w, num_stages=s, **kw, **extra)), 3)
             except Exception as e: res[f"{name} BM{bm} BN{bn} w{w} s{s}"] = type(e).__name__  # e.g. out of shared memory
         best = sorted((t, k_) for k_, t in res.items() if k_.startswith(name + " ") and isinstance(t, float))[:3]
         print(name, best, flush=True); res[f"best_{name}"] = best

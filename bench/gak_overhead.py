@@ -26,12 +26,12 @@ do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
 psi0, c0 = G.gak_features(theta.detach(), omega, metric)
 psib = psi0.to(torch.bfloat16).requires_grad_(); c0 = c0.requires_grad_()
 def full():
-    psi, c = G.gak_features(theta, omega, metric)
+    psi, c = G.gak_features(theta, omega, metric, torch.bfloat16)
     o = G.gak_attention(q_, k_, v_, psi, psi, c, backend="triton"); torch.autograd.grad(o, (q_, k_, v_, theta), do)
 def nofeat():
     o = G.gak_attention(q_, k_, v_, psib, psib, c0, backend="triton"); torch.autograd.grad(o, (q_, k_, v_, psib, c0), do)
 def featonly():
-    psi, c = G.gak_features(theta, omega, metric); torch.autograd.grad((psi.sum() + c.sum()), theta)
+    psi, c = G.gak_features(theta, omega, metric, torch.bfloat16); torch.autograd.grad((psi.sum() + c.sum()), theta)
 def sdpa():
     o = torch.nn.functional.scaled_dot_product_attention(q_, k_, v_); torch.autograd.grad(o, (q_, k_, v_), do)
 for n, f in (("full", full), ("nofeat", nofeat), ("featonly", featonly), ("sdpa", sdpa)):

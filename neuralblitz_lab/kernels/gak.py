@@ -36,7 +36,7 @@ if triton is not None:
         met = tl.load(met_ptr + p, mask=p < P, other=0.0)
         ell = tl.dot(th, tl.trans(om), input_precision="ieee") - (tl.sum(th * th * met[None, :], axis=1) + half_log_m)[:, None]
         c = tl.max(ell, axis=1)
-        tl.store(psi_ptr + rows[:, None].to(tl.int64) * MF + r[None, :], tl.exp(ell - c[:, None]), mask=rows[:, None] < N)
+        tl.store(psi_ptr + rows[:, None].to(tl.int64) * MF + r[None, :], tl.exp(ell - c[:, None]).to(psi_ptr.dtype.element_ty), mask=rows[:, None] < N)
         tl.store(c_ptr + rows, c, mask=rows < N)
 
     @triton.jit
@@ -49,7 +49,7 @@ if triton is not None:
         om = tl.load(om_ptr + r[:, None] * P + p[None, :], mask=p[None, :] < P, other=0.0)
         met = tl.load(met_ptr + p, mask=p < P, other=0.0)
         f = rows[:, None].to(tl.int64) * MF + r[None, :]
-        g = tl.load(dpsi_ptr + f, mask=ok, other=0.0) * tl.load(psi_ptr + f, mask=ok, other=0.0)  # dℓ
+        g = tl.load(dpsi_ptr + f, mask=ok, other=0.0).to(tl.float32) * tl.load(psi_ptr + f, mask=ok, other=0.0).to(tl.float32)  # dℓ
         dth = tl.dot(g, om, input_precision="ieee") - 2.0 * th * met[None, :] * tl.sum(g, axis=1)[:, None]
         tl.store(dth_ptr + rows[:, None].to(tl.int64) * P + p[None, :], dth, mask=ok & (p[None, :] < P))
 
@@ -63,23 +63,23 @@ _FEATURE_ROWS = 64  # tokens per program
 
 class _FeaturesFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, theta, omega, metric):
-        m, p = omega.shape; th = theta.detach().reshape(-1, p).contiguous(); N = len(th)
-        om, met = omega.detach().float().contiguous(), metric.detach().float().contiguous()
-        psi = torch.empty(N, m, device=th.device); c = torch.empty(N, device=th.device)
+    def forward(ctx, theta, omega, metric, dtype):
+        m, p = omega.shape; th = theta.reshape(-1, p).contiguous(); N = len(th)  # (no grad is recorded inside forward)
+        om, met = omega.float().contiguous(), metric.float().contiguous()  # no-ops for float32 buffers
+        psi = torch.empty(N, m, device=th.device, dtype=dtype); c = torch.empty(theta.shape[:-1], device=th.device)
         PP = max(16, 1 << (p - 1).bit_length())
         _features_fwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, c, N, p, 0.5 * math.log(m), PP=PP, MF=m, BR=_FEATURE_ROWS)
         ctx.save_for_backward(th, om, met, psi); ctx.shape, ctx.PP = theta.shape, PP
-        c = c.view(theta.shape[:-1]); ctx.mark_non_differentiable(c)
+        ctx.mark_non_differentiable(c)
         return psi.view(*theta.shape[:-1], m), c
 
     @staticmethod
     def backward(ctx, dpsi, dc):
         th, om, met, psi = ctx.saved_tensors; N, p = th.shape
         dth = torch.empty_like(th)
-        _features_bwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, dpsi.reshape(N, -1).float().contiguous(), dth, N, p,
+        _features_bwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, dpsi.reshape(N, -1).contiguous(), dth, N, p,
                                                                 PP=ctx.PP, MF=om.shape[0], BR=_FEATURE_ROWS)
-        return dth.view(ctx.shape), None, None
+        return dth.view(ctx.shape), None, None, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
 KAPPA_MIN = 1e-30  # floor of the approximate kernel inside the log (zero gradient below it)
@@ -105,13 +105,16 @@ def draw_omega(metric: torch.Tensor,  # (p,) eigenvalues of g(θ0) (a diagonal �
 def gak_features(theta: torch.Tensor,  # (..., L, p) per-token parameters
                  omega: torch.Tensor,  # (m, p) from `draw_omega`
                  metric: torch.Tensor,  # the Σ used to draw Ω: (p,) or (p, p)
-                 ) -> tuple[torch.Tensor, torch.Tensor]:  # ψ (..., L, m) in (0, 1], c (..., L)
+                 dtype: torch.dtype | None = None,  # ψ's dtype (default θ's): the attention's, to skip a separate cast
+                 ) -> tuple[torch.Tensor, torch.Tensor]:  # ψ (..., L, m) in (0, 1], c (..., L) in θ's dtype
     r"""Positive features $\phi(\theta) = m^{-1/2}\exp(\Omega\theta - \theta^\top\Sigma\theta)$ as $\psi = \phi\,e^{-c}$, $c = \max_r\log\phi_r$ (FAVOR+, Choromanski et al. 2021).
 
     c carries no gradient: anything that depends on φ = ψ e^c alone (κ, and the GAK logits up to a per-query constant
     that the softmax removes) has zero derivative along the choice of c, so detaching it is exact and saves its backward."""
-    if _features_on_triton(theta, omega, metric) and theta.is_cuda: return _FeaturesFn.apply(theta, omega, metric)  # one kernel each way
-    return _features_torch(theta, omega, metric)
+    dtype = theta.dtype if dtype is None else dtype
+    if _features_on_triton(theta, omega, metric) and theta.is_cuda: return _FeaturesFn.apply(theta, omega, metric, dtype)  # one kernel each way
+    psi, c = _features_torch(theta, omega, metric)
+    return psi.to(dtype), c
 
 def _features_torch(theta, omega, metric):
     "`gak_features` as torch ops (the reference, and every case the kernel does not take)."
@@ -172,10 +175,12 @@ if triton is not None:
         return lse, tl.load(delta_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=0.0)
 
     @triton.jit
-    def _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH: tl.constexpr, MF: tl.constexpr):
-        "Q, dO (BM, Dh), ψ_Q (BM, m), the forward's base-2 log-sum-exp and δ (BM,) for the queries `offs_m`."
-        lse, delta = _query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
-        return (_rows(q_ptr, qkv_off, offs_m, L, DH), _rows(pq_ptr, f_off, offs_m, L, MF), _rows(do_ptr, qkv_off, offs_m, L, DH), lse, delta)
+    def _query_tile(q_ptr, pq_ptr, do_ptr, o_ptr, lse_ptr, qkv_off, f_off, bh, offs_m, L, DH: tl.constexpr, MF: tl.constexpr):
+        "Q, dO (BM, Dh), ψ_Q (BM, m), the forward's base-2 log-sum-exp and δ = rowsum(dO∘O) (BM,) for the queries `offs_m`."
+        lse = tl.load(lse_ptr + bh.to(tl.int64) * L + offs_m, mask=offs_m < L, other=float("inf"))
+        do = _rows(do_ptr, qkv_off, offs_m, L, DH)
+        delta = tl.sum(do.to(tl.float32) * _rows(o_ptr, qkv_off, offs_m, L, DH).to(tl.float32), axis=1)
+        return _rows(q_ptr, qkv_off, offs_m, L, DH), _rows(pq_ptr, f_off, offs_m, L, MF), do, lse, delta
 
     @triton.jit
     def _gak_fwd_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, o_ptr, lse_ptr, H, L, scale,
@@ -218,8 +223,8 @@ if triton is not None:
     def _gak_bwd_kv_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                            dk_ptr, dv_ptr, dpk_ptr, dck_ptr, H, L, scale,
                            DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                           CAUSAL: tl.constexpr, MASK: tl.constexpr, DOT: tl.constexpr):
-        "dK, dV of BN keys of one (batch, head), looping over the queries; adds this head's share of dψ_K and dc_K."
+                           CAUSAL: tl.constexpr, MASK: tl.constexpr, DOT: tl.constexpr, NEED_DC: tl.constexpr):
+        "dK, dV of BN keys of one (batch, head), looping over the queries; adds this head's share of dψ_K (and of dc_K if NEED_DC)."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
@@ -227,7 +232,7 @@ if triton is not None:
         k, v, pk, ck = _key_tile(k_ptr, v_ptr, pk_ptr, ck_ptr, qkv_off, f_off, b, offs_n, L, DH, MF)
         ck2 = ck * 1.4426950408889634
         dk = tl.zeros((BN, DH), tl.float32); dv = tl.zeros((BN, DH), tl.float32)
-        dpk = tl.zeros((BN, MF), tl.float32); dck = tl.zeros((BN,), tl.float32)
+        dpk = tl.zeros((BN, MF), tl.float32); dck = tl.zeros((BN,), tl.float32)  # dck: NEED_DC only
         lo = (pid * BN // BM) * BM if CAUSAL else 0
         for start in range(lo, L, BM):  # tiles are (keys, queries): every matmul operand comes straight from memory
             offs_m = start + tl.arange(0, BM)
@@ -245,24 +250,25 @@ if triton is not None:
             dk = _dot(dsT.to(qT.dtype), tl.trans(qT), dk, DOT)
             rT = tl.where(kapT > 1e-30, tT, 0.0)  # dL/dK = dS / K: no division, and 0 under the floor
             dpk = _dot(rT.to(pqT.dtype), tl.trans(pqT), dpk, DOT)
-            dck += tl.sum(dsT, axis=1)
+            if NEED_DC: dck += tl.sum(dsT, axis=1)
         tl.store(dk_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], (dk * scale).to(dk_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
         tl.store(dv_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], dv.to(dv_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
         # θ is shared by the heads: each head adds its share (float32 atomics, H per entry)
         tl.atomic_add(dpk_ptr + f_off + offs_n[:, None] * MF + offs_f[None, :], dpk, mask=offs_n[:, None] < L, sem="relaxed")
-        tl.atomic_add(dck_ptr + b.to(tl.int64) * L + offs_n, dck, mask=offs_n < L, sem="relaxed")
+        if NEED_DC: tl.atomic_add(dck_ptr + b.to(tl.int64) * L + offs_n, dck, mask=offs_n < L, sem="relaxed")
 
     @triton.jit
     def _gak_bwd_q_kernel(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
-                          dq_ptr, dpq_ptr, H, L, scale,
+                          dq_ptr, dpq_ptr, o_ptr, H, L, scale,
                           DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                           CAUSAL: tl.constexpr, MASK: tl.constexpr, DOT: tl.constexpr):
-        "dQ of BM queries of one (batch, head), looping over the keys (loaded transposed); adds this head's share of dψ_Q."
+        "dQ of BM queries of one (batch, head), looping over the keys (loaded transposed); adds this head's share of dψ_Q; writes δ for the key side."
         pid, bh = tl.program_id(0), tl.program_id(1)
         b = bh // H
         qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
         offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-        q, pq, do, lse, delta = _query_tile(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
+        q, pq, do, lse, delta = _query_tile(q_ptr, pq_ptr, do_ptr, o_ptr, lse_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
+        tl.store(delta_ptr + bh.to(tl.int64) * L + offs_m, delta, mask=offs_m < L)
         dq = tl.zeros((BM, DH), tl.float32); dpq = tl.zeros((BM, MF), tl.float32)
         hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
         for start in range(0, hi, BN):
@@ -282,32 +288,19 @@ if triton is not None:
         tl.store(dq_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], (dq * scale).to(dq_ptr.dtype.element_ty), mask=offs_m[:, None] < L)
         tl.atomic_add(dpq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], dpq, mask=offs_m[:, None] < L, sem="relaxed")
 
-    @triton.jit
-    def _gak_delta_kernel(o_ptr, do_ptr, delta_ptr, N, DH: tl.constexpr, BR: tl.constexpr):
-        "δ = rowsum(dO ∘ O) in float32 for BR of the N = B·H·L rows."
-        rows = tl.program_id(0) * BR + tl.arange(0, BR); d = tl.arange(0, DH)
-        ptrs = rows[:, None].to(tl.int64) * DH + d[None, :]; m = rows[:, None] < N
-        o = tl.load(o_ptr + ptrs, mask=m, other=0.0).to(tl.float32)
-        do = tl.load(do_ptr + ptrs, mask=m, other=0.0).to(tl.float32)
-        tl.store(delta_ptr + rows, tl.sum(o * do, axis=1), mask=rows < N)
-
 # %% ../../nbs/22_kernels_gak.ipynb
 _KEY = ["L", "DH", "MF", "CAUSAL"]
 _FULL_TILES = 128  # L a multiple of this (and no causal mask): every tile of every candidate is full, MASK=False
 
 def _needs_mask(L: int, causal: bool) -> bool: return causal or L % _FULL_TILES != 0  # the kernels' MASK
 
-def _delta(o: torch.Tensor, do: torch.Tensor) -> torch.Tensor:
-    "δ = rowsum(dO ∘ O) (B, H, L) in float32, by `_gak_delta_kernel`."
-    B, H, L, DH = o.shape
-    delta = torch.empty(B, H, L, device=o.device, dtype=torch.float32)
-    _gak_delta_kernel[(triton.cdiv(B * H * L, 64),)](o, do, delta, B * H * L, DH=DH, BR=64)
-    return delta
-
-def _feature_grads(B: int, L: int, MF: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Zeroed dψ_Q, dψ_K (B, L, m) and dc_K (B, L) float32, views of one buffer (one memset) that the heads add into."
-    g = torch.zeros(B * L * (2 * MF + 1), device=device)
-    return g[:B * L * MF].view(B, L, MF), g[B * L * MF:2 * B * L * MF].view(B, L, MF), g[2 * B * L * MF:].view(B, L)
+def _feature_grads(B: int, L: int, MF: int, device, shared: bool = False, need_dc: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Zeroed float32 dψ_Q, dψ_K (B, L, m) and dc_K (B, L) that the heads add into, views of one buffer (one memset).
+    `shared`: dψ_Q and dψ_K are one buffer (ψ_Q is ψ_K: both sides add into it); without `need_dc`, dc_K is a placeholder."""
+    n = B * L * MF
+    g = torch.zeros(n * (1 if shared else 2) + (B * L if need_dc else 0), device=device)
+    dpq = g[:n].view(B, L, MF); dpk = dpq if shared else g[n:2 * n].view(B, L, MF)
+    return dpq, dpk, (g[g.numel() - B * L:].view(B, L) if need_dc else dpk)
 
 def _configs(shapes) -> list:
     return [triton.Config({"BM": bm, "BN": bn}, num_warps=w, num_stages=st) for bm, bn, w, st in shapes]
@@ -319,20 +312,30 @@ if triton is not None:  # on CUDA each kernel picks its tiles once per (L, Dh, m
     _bwd_q_tuned = triton.autotune(_configs([(64, 64, 4, 3), (128, 32, 4, 5), (128, 64, 8, 3), (64, 32, 4, 4), (128, 32, 8, 4)]),
                                    key=_KEY, reset_to_zero=["dpq_ptr"])(_gak_bwd_q_kernel)
 
-def _launch(kernel, tuned, device, n_blocks_of, BH, *args, **kw):
-    "Launch `tuned` (autotuned, CUDA) or `kernel` with 16-wide tiles (the CPU interpreter); `n_blocks_of(BM, BN)` sizes the grid."
-    if device.type == "cuda":
+_BEST: dict = {}  # (autotuner, (L, Dh, m, causal, dtype)) -> the triton.Config it picked
+
+def _launch(kernel, tuned, key: tuple, n_blocks_of, BH, *args, **kw):
+    """Launch `kernel`. On CUDA with the tiles `tuned` picks for `key`: the first call times its candidates, later calls go
+    straight to the kernel with that config (the autotuner's per-call work is about 20 µs of host time). Under the CPU
+    interpreter (`tuned` None) with 16-wide tiles. `n_blocks_of(BM, BN)` sizes the grid."""
+    if tuned is None: kernel[(n_blocks_of(16, 16), BH)](*args, BM=16, BN=16, **kw); return
+    cfg = _BEST.get((tuned, key))
+    if cfg is None:
         tuned[lambda meta: (n_blocks_of(meta["BM"], meta["BN"]), BH)](*args, **kw)
+        _BEST[(tuned, key)] = tuned.best_config
     else:
-        kernel[(n_blocks_of(16, 16), BH)](*args, BM=16, BN=16, **kw)
+        kernel[(n_blocks_of(cfg.kwargs["BM"], cfg.kwargs["BN"]), BH)](*args, **kw, **cfg.kwargs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
 
 class _GAKFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, psi_q, psi_k, c_k, causal):
         B, H, L, DH = q.shape; MF = psi_q.shape[-1]
-        q, k, v, psi_q, psi_k = (t.contiguous() for t in (q, k, v, psi_q, psi_k)); c_k = c_k.float().contiguous()
+        ctx.same = psi_k is psi_q  # self-attention's one feature tensor: one dψ buffer in backward
+        q, k, v, psi_q = (t.contiguous() for t in (q, k, v, psi_q)); psi_k = psi_q if ctx.same else psi_k.contiguous()
+        c_k = c_k.float().contiguous()
         o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
-        _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bm), B * H,
+        ctx.key = (L, DH, MF, causal, q.dtype)
+        _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, ctx.key, lambda bm, bn: triton.cdiv(L, bm), B * H,
                 q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
                 MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
         ctx.save_for_backward(q, k, v, psi_q, psi_k, c_k, o, lse); ctx.causal = causal
@@ -342,18 +345,21 @@ class _GAKFn(torch.autograd.Function):
     def backward(ctx, do):
         q, k, v, psi_q, psi_k, c_k, o, lse = ctx.saved_tensors
         B, H, L, DH = q.shape; MF = psi_q.shape[-1]
-        do = do.contiguous()
-        delta = _delta(o, do)
+        do, cuda, need_dc = do.contiguous(), q.is_cuda, ctx.needs_input_grad[5]
+        # one dψ buffer when ψ_Q is ψ_K, except on a call that still times tile candidates (the autotuner zeroes its buffers)
+        shared = ctx.same and (not cuda or all((t, ctx.key) in _BEST for t in (_bwd_q_tuned, _bwd_kv_tuned)))
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        dpq, dpk, dck = _feature_grads(B, L, MF, q.device)  # summed over heads by the kernels' atomics
+        delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32)  # δ = rowsum(dO∘O): the query side writes it
+        dpq, dpk, dck = _feature_grads(B, L, MF, q.device, shared, need_dc)  # summed over heads by the kernels' atomics
         scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, MASK=_needs_mask(L, ctx.causal), DOT=_dot_mode(q))
         args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
-        cuda = q.is_cuda
-        _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bn), B * H,
-                *args, dk, dv, dpk, dck, H, L, scale, **kw)
-        _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, q.device, lambda bm, bn: triton.cdiv(L, bm), B * H,
-                *args, dq, dpq, H, L, scale, **kw)
-        return dq, dk, dv, dpq.to(psi_q.dtype), dpk.to(psi_k.dtype), dck, None
+        _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, ctx.key, lambda bm, bn: triton.cdiv(L, bm), B * H,
+                *args, dq, dpq, o, H, L, scale, **kw)
+        _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, ctx.key, lambda bm, bn: triton.cdiv(L, bn), B * H,
+                *args, dk, dv, dpk, dck, H, L, scale, NEED_DC=need_dc, **kw)
+        dc = dck if need_dc else None  # c from `gak_features` carries no gradient: the kernel then skips its sums
+        if ctx.same: return dq, dk, dv, (dpq if shared else dpq + dpk).to(psi_q.dtype), None, dc, None
+        return dq, dk, dv, dpq.to(psi_q.dtype), dpk.to(psi_k.dtype), dc, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
 def _check_gak(q, k, v, psi_q, psi_k, c_k):
@@ -414,7 +420,7 @@ class GAKAttention(nn.Module):
                 ) -> torch.Tensor:  # (B, L, d_model)
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, L, Dh)
-        psi, c = gak_features(self.theta(x) if theta is None else theta, self.omega, self.metric)  # (B, L, m), (B, L)
+        psi, c = gak_features(self.theta(x) if theta is None else theta, self.omega, self.metric, q.dtype)  # (B, L, m), (B, L)
         o = gak_attention(q, k, v, psi, psi, c, self.causal, self.backend)  # (B, H, L, Dh)
         return self.out(o.transpose(1, 2).reshape(B, L, D))
 

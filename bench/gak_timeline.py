@@ -1,0 +1,41 @@
+"""Where one GAK benchmark call spends its time (H100; the bench/kernels.py gak shape: B=8, H=8, L=4096, Dh=64, m=64, p=16):
+
+    python bench/gak_timeline.py
+
+CUDA events recorded between the pieces of one call (features, attention forward, backward) give when the GPU got past
+each piece, from an idle GPU at the call's start: the host latency before the forward kernel runs is visible there.
+Host microseconds of each piece (perf_counter, no sync) and the profiler's kernel durations come with it. Medians of 20
+calls; the last stdout line is JSON.
+"""
+import json, time
+import torch
+from torch.profiler import profile, ProfilerActivity
+from neuralblitz_lab.kernels import gak as G
+
+B, H, L, DH, MF, P = 8, 8, 4096, 64, 64, 16
+g = torch.Generator(device="cuda").manual_seed(2)
+q_, k_, v_ = (torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_() for _ in range(3))
+theta = (0.3 * torch.randn(B, L, P, device="cuda", generator=g)).requires_grad_()
+metric = torch.ones(P, device="cuda"); omega = G.draw_omega(metric, MF, torch.Generator().manual_seed(0))
+do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
+def call():
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]; t = [time.perf_counter()]
+    ev[0].record()
+    psi, c = G.gak_features(theta, omega, metric, torch.bfloat16); ev[1].record(); t.append(time.perf_counter())
+    o = G.gak_attention(q_, k_, v_, psi, psi, c, backend="triton"); ev[2].record(); t.append(time.perf_counter())
+    torch.autograd.grad(o, (q_, k_, v_, theta), do); ev[3].record(); t.append(time.perf_counter())
+    torch.cuda.synchronize()
+    return [round(ev[0].elapsed_time(e), 4) for e in ev[1:]], [round((b - a) * 1e6, 1) for a, b in zip(t, t[1:])]
+for _ in range(5): call()
+runs = [call() for _ in range(20)]
+med = lambda xs: sorted(xs)[len(xs) // 2]
+gpu = [med([r[0][i] for r in runs]) for i in range(3)]; host = [med([r[1][i] for r in runs]) for i in range(3)]
+with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    call()
+kern = {}
+for e in prof.events():
+    if e.device_type.name == "CUDA": kern[e.name[:40]] = round(kern.get(e.name[:40], 0) + (e.time_range.end - e.time_range.start) / 1e3, 4)
+fwd = kern.get("_gak_fwd_kernel", float("nan"))
+res = {"gpu_ms_at": dict(zip(("features", "forward", "backward"), gpu)), "host_us": dict(zip(("features", "forward", "backward"), host)),
+       "kernel_ms": kern, "kernel_sum_ms": round(sum(kern.values()), 4), "start_latency_ms": round(gpu[1] - fwd, 4)}
+print(json.dumps(res))
