@@ -7,8 +7,10 @@ each piece, from an idle GPU at the call's start: the host latency before the fo
 Host microseconds of each piece (perf_counter, no sync) and the profiler's kernel durations come with it. Medians of 20
 calls; the last stdout line is JSON.
 """
-import json, time
+import argparse, json, time
 import torch
+ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.parse_args()
+if not torch.cuda.is_available(): raise SystemExit("gak_timeline.py measures CUDA time: run it on a GPU machine")
 from torch.profiler import profile, ProfilerActivity
 from neuralblitz_lab.kernels import gak as G
 
