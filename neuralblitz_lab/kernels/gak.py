@@ -82,7 +82,7 @@ class _FeaturesFn(torch.autograd.Function):
         return dth.view(ctx.shape), None, None, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
-KAPPA_MIN = 1e-30  # floor of the approximate kernel inside the log (zero gradient below it)
+KAPPA_MIN = 1e-30  # added to the approximate kernel inside the log: log(κ + KAPPA_MIN) is finite where features underflow
 
 def _metric_matrix(metric: torch.Tensor) -> torch.Tensor:
     "Σ as a (p, p) matrix from its diagonal (p,) or itself (p, p)."
@@ -132,8 +132,8 @@ def gaussian_kernel_exact(theta_q: torch.Tensor, theta_k: torch.Tensor, metric: 
 
 # %% ../../nbs/22_kernels_gak.ipynb
 def gak_bias(psi_q: torch.Tensor, psi_k: torch.Tensor, c_k: torch.Tensor, causal: bool = False) -> torch.Tensor:
-    r"The dense bias $\log\max(\psi_{Q,i}^\top\psi_{K,j}, \kappa_{min}) + c_{K,j}$, (B, 1, Lq, Lk) (−∞ above the diagonal if causal)."
-    bias = torch.log((psi_q @ psi_k.transpose(-1, -2)).float().clamp_min(KAPPA_MIN)) + c_k.float()[:, None, :]
+    r"The dense bias $\log(\psi_{Q,i}^\top\psi_{K,j} + \kappa_{min}) + c_{K,j}$, (B, 1, Lq, Lk) (−∞ above the diagonal if causal)."
+    bias = torch.log((psi_q @ psi_k.transpose(-1, -2)).float() + KAPPA_MIN) + c_k.float()[:, None, :]
     if causal:
         Lq, Lk = bias.shape[-2:]
         bias = bias.masked_fill(torch.ones(Lq, Lk, dtype=torch.bool, device=bias.device).triu(1), float("-inf"))
@@ -206,7 +206,7 @@ if triton is not None:
             kap = _dot(pq, tl.trans(pk), tl.zeros((BM, BN), tl.float32), DOT)  # the kernel tile K = ψ_Q ψ_Kᵀ
             m_new = tl.maximum(m_i, tl.max(sq, axis=1))  # max of the logits without log K: K <= m bounds every term
             alpha = tl.exp2(m_i - m_new)
-            p = tl.exp2(sq - m_new[:, None]) * tl.maximum(kap, 1e-30)  # = 2^(s - m): no log2 per entry
+            p = tl.exp2(sq - m_new[:, None]) * (kap + 1e-30)  # = 2^(s - m): no log2 per entry
             l_i = l_i * alpha + tl.sum(p, axis=1)
             acc = _dot(p.to(v.dtype), v, acc * alpha[:, None], DOT)
             m_i = m_new
@@ -242,14 +242,14 @@ if triton is not None:
             sT = _dot(k, qT, tl.zeros((BN, BM), tl.float32), DOT) * (scale * 1.4426950408889634) + ck2[:, None]
             if CAUSAL: sT = tl.where(offs_n[:, None] <= offs_m[None, :], sT, -float("inf"))
             kapT = _dot(pk, pqT, tl.zeros((BN, BM), tl.float32), DOT)
-            kc = tl.maximum(kapT, 1e-30)
+            kc = kapT + 1e-30
             ptT = tl.exp2(sT - lse[None, :])  # (P / K)ᵀ (<= 1e30); padded queries have lse = inf, so 0
             dv = _dot((ptT * kc).to(do.dtype), do, dv, DOT)
             tT = ptT * (_dot(v, tl.trans(do), tl.zeros((BN, BM), tl.float32), DOT) - delta[None, :])
             dsT = tT * kc  # dL/dlogits = P (dP - delta)
             dk = _dot(dsT.to(qT.dtype), tl.trans(qT), dk, DOT)
-            rT = tl.where(kapT > 1e-30, tT, 0.0)  # dL/dK = dS / K: no division, and 0 under the floor
-            dpk = _dot(rT.to(pqT.dtype), tl.trans(pqT), dpk, DOT)
+
+            dpk = _dot(tT.to(pqT.dtype), tl.trans(pqT), dpk, DOT)  # dL/dK = dS / (K + 1e-30) = tT: no division
             if NEED_DC: dck += tl.sum(dsT, axis=1)
         tl.store(dk_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], (dk * scale).to(dk_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
         tl.store(dv_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], dv.to(dv_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
@@ -282,9 +282,8 @@ if triton is not None:
                 s = tl.where(ok, s, -float("inf"))
             kap = _dot(pq, pkT, tl.zeros((BM, BN), tl.float32), DOT)
             t = tl.exp2(s - lse[:, None]) * (_dot(do, vT, tl.zeros((BM, BN), tl.float32), DOT) - delta[:, None])
-            dq = _dot((t * tl.maximum(kap, 1e-30)).to(q.dtype), tl.trans(kT), dq, DOT)
-            r = tl.where(kap > 1e-30, t, 0.0)
-            dpq = _dot(r.to(pq.dtype), tl.trans(pkT), dpq, DOT)
+            dq = _dot((t * (kap + 1e-30)).to(q.dtype), tl.trans(kT), dq, DOT)
+            dpq = _dot(t.to(pq.dtype), tl.trans(pkT), dpq, DOT)
         tl.store(dq_ptr + qkv_off + offs_m[:, None] * DH + offs_d[None, :], (dq * scale).to(dq_ptr.dtype.element_ty), mask=offs_m[:, None] < L)
         tl.atomic_add(dpq_ptr + f_off + offs_m[:, None] * MF + offs_f[None, :], dpq, mask=offs_m[:, None] < L, sem="relaxed")
 
@@ -381,7 +380,7 @@ def gak_attention(q: torch.Tensor,  # (B, H, L, Dh) queries: float32, bfloat16 o
                   causal: bool = False,  # mask keys j > i
                   backend: str = "auto",  # "auto" (Triton on CUDA), "torch" (SDPA with a dense bias) or "triton"
                   ) -> torch.Tensor:  # (B, H, L, Dh), differentiable in q, k, v, ψ, c
-    r"""GAK attention $\mathrm{softmax}\big(QK^\top/\sqrt{d} + \log\kappa\big)V$ with $\log\kappa_{ij} = \log\max(\psi_{Q,i}^\top\psi_{K,j}, 10^{-30}) + c_{K,j}$.
+    r"""GAK attention $\mathrm{softmax}\big(QK^\top/\sqrt{d} + \log\kappa\big)V$ with $\log\kappa_{ij} = \log(\psi_{Q,i}^\top\psi_{K,j} + 10^{-30}) + c_{K,j}$.
 
     Flash-attention-style on the Triton path: tiled, online softmax, κ computed per tile, memory O(L (Dh + m)).
     (NeuralBlitz seed §5.2.1 with positive random features: Choromanski et al. 2021, arXiv:2009.14794.)"""
