@@ -321,7 +321,7 @@ def check():
             errs = [rel(a, b) for a, b in zip(out, ref)]
             print(name, "causal" if causal else "full", [f"{e:.1e}" for e in errs]); assert max(errs) < 1e-3, name
 
-def sweep(q, k, v, psi, c, do):
+def sweep(q, k, v, psi, c, do, only=("fwd", "kv", "q")):
     B, H, L, DH = q.shape; MF = psi.shape[-1]; scale = 1 / math.sqrt(DH); res = {}
     o, lse = forward(q, k, v, psi, c, False)
     kw = dict(DH=DH, MF=MF, CAUSAL=False, MASK=G._needs_mask(L, False), DOT=1)
@@ -330,7 +330,7 @@ def sweep(q, k, v, psi, c, do):
     spaces = {"fwd": (G._gak_fwd_kernel, (64, 128), (32, 64, 128), lambda bm, bn: (triton.cdiv(L, bm), B * H), (q, k, v, psi, psi, c, o, lse, H, L, scale), {}),
               "kv": (G._gak_bwd_kv_kernel, (16, 32, 64), (64, 128), lambda bm, bn: (triton.cdiv(L, bn), B * H), (*args, dk, dv, dpk, dck, H, L, scale), {"NEED_DC": False}),
               "q": (G._gak_bwd_q_kernel, (64, 128), (16, 32, 64), lambda bm, bn: (triton.cdiv(L, bm), B * H), (*args, dq, dpq, o, H, L, scale), {})}
-    for name, (kern, bms, bns, grid, a, extra) in spaces.items():
+    for name, (kern, bms, bns, grid, a, extra) in ((n, sp) for n, sp in spaces.items() if n in only):
         for bm, bn, w, s in itertools.product(bms, bns, (4, 8), (2, 3, 4, 5)):
             try: res[f"{name} BM{bm} BN{bn} w{w} s{s}"] = round(timeit(lambda: kern[grid(bm, bn)](*a, BM=bm, BN=bn, num_warps=w, num_stages=s, **kw, **extra)), 3)
             except Exception as e: res[f"{name} BM{bm} BN{bn} w{w} s{s}"] = type(e).__name__  # e.g. out of shared memory
@@ -340,6 +340,7 @@ def sweep(q, k, v, psi, c, do):
 
 def main():
     ap = argparse.ArgumentParser(description="GAK backward designs vs SDPA"); ap.add_argument("--out"); ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--sweep-only", default="fwd,kv,q", help="kernels to sweep"); ap.add_argument("--no-variants", action="store_true", help="only the sweep")
     ap.add_argument("--check", action="store_true"); ap.add_argument("--quick", action="store_true", help="without a GPU: --check")
     a = ap.parse_args()
     if a.check or (a.quick and not torch.cuda.is_available()): return check()
@@ -348,7 +349,7 @@ def main():
     def sdpa():
         o = torch.nn.functional.scaled_dot_product_attention(qq, kk, vv); torch.autograd.grad(o, (qq, kk, vv), do)
     res = {"shape": dict(B=8, H=8, L=4096, Dh=64, m=64, dtype="bfloat16"), "sdpa_fwdbwd_ms": timeit(sdpa)}
-    for causal in (False, True):
+    for causal in (() if a.no_variants else (False, True)):
         cz = f"c{int(causal)}"
         o, lse = forward(q, k, v, psi, c, causal)
         res[f"package_{cz}_fwd_ms"] = timeit(lambda: forward(q, k, v, psi, c, causal))
@@ -361,7 +362,7 @@ def main():
         res[f"two_heads_{cz}_fwd_ms"] = timeit(lambda: two_heads(q, k, v, psi, c, None, causal))
         res[f"two_heads_{cz}_fwdbwd_ms"] = timeit(lambda: two_heads(q, k, v, psi, c, do, causal))
         print({k_: v_ for k_, v_ in res.items() if cz in k_}, flush=True)
-    if a.sweep: res["sweep"] = sweep(q, k, v, psi, c, do)
+    if a.sweep: res["sweep"] = sweep(q, k, v, psi, c, do, a.sweep_only.split(","))
     res.update(gpu=torch.cuda.get_device_name(), torch=torch.__version__, triton=triton.__version__)
     if a.out: open(a.out, "w").write(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res))
