@@ -2,7 +2,8 @@
 
     python bench/gak_overhead.py [--out bench/results/gak_overhead-cuda.json]
 
-`full` is bench/kernels.py's `ours` (features from θ, attention, gradients to q, k, v, θ); `nofeat` starts from given
+`full` is bench/kernels.py's `ours` (`gak_self_attention`: features from θ and attention in one call, gradients to q, k,
+v, θ); `twocalls` is the same as `gak_features` then `gak_attention`; `nofeat` starts from given
 features; `featonly` is the feature map's forward+backward alone; `graph_full` replays `full` as one CUDA graph, so it is
 the GPU time with no launch gaps (the floor for `full` without fusing anything); `*_cpu_ms_per_call` is the host time to
 issue one call. CUDA-event medians of 20 calls after 5 warm-ups; the last stdout line is the JSON summary.
@@ -26,6 +27,8 @@ do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
 psi0, c0 = G.gak_features(theta.detach(), omega, metric)
 psib = psi0.to(torch.bfloat16).requires_grad_(); c0 = c0.requires_grad_()
 def full():
+    o = G.gak_self_attention(q_, k_, v_, theta, omega, metric, backend="triton"); torch.autograd.grad(o, (q_, k_, v_, theta), do)
+def twocalls():
     psi, c = G.gak_features(theta, omega, metric, torch.bfloat16)
     o = G.gak_attention(q_, k_, v_, psi, psi, c, backend="triton"); torch.autograd.grad(o, (q_, k_, v_, theta), do)
 def nofeat():
@@ -34,7 +37,7 @@ def featonly():
     psi, c = G.gak_features(theta, omega, metric, torch.bfloat16); torch.autograd.grad((psi.sum() + c.sum()), theta)
 def sdpa():
     o = torch.nn.functional.scaled_dot_product_attention(q_, k_, v_); torch.autograd.grad(o, (q_, k_, v_), do)
-for n, f in (("full", full), ("nofeat", nofeat), ("featonly", featonly), ("sdpa", sdpa)):
+for n, f in (("full", full), ("twocalls", twocalls), ("nofeat", nofeat), ("featonly", featonly), ("sdpa", sdpa)):
     res[n + "_ms"] = round(timeit(f), 3); print(n, res[n + "_ms"], flush=True)
 # CPU time per call (no sync): launch overhead
 for n, f in (("full", full), ("nofeat", nofeat)):

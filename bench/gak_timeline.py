@@ -23,8 +23,8 @@ do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
 def call():
     ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]; t = [time.perf_counter()]
     ev[0].record()
-    psi, c = G.gak_features(theta, omega, metric, torch.bfloat16); ev[1].record(); t.append(time.perf_counter())
-    o = G.gak_attention(q_, k_, v_, psi, psi, c, backend="triton"); ev[2].record(); t.append(time.perf_counter())
+    ev[1].record(); t.append(time.perf_counter())  # (features and attention are one call now: no separate mark)
+    o = G.gak_self_attention(q_, k_, v_, theta, omega, metric, backend="triton"); ev[2].record(); t.append(time.perf_counter())
     torch.autograd.grad(o, (q_, k_, v_, theta), do); ev[3].record(); t.append(time.perf_counter())
     torch.cuda.synchronize()
     return [round(ev[0].elapsed_time(e), 4) for e in ev[1:]], [round((b - a) * 1e6, 1) for a, b in zip(t, t[1:])]

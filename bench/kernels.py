@@ -9,7 +9,7 @@
   (POT's time includes building its cost matrix, as its users must), N = M = 10,000, d = 64; values compared; an OOM
   demonstration at N = M = 150,000 (a dense cost matrix is 90 GB). `--only keops` times geomloss' KeOps backend
   ("online") beside ours, if pykeops compiles.
-- gak: forward+backward of `gak_attention` (grads to q, k, v and θ through the features) vs the torch composition
+- gak: forward+backward of `gak_self_attention` (features + attention, grads to q, k, v and θ) vs the torch composition
   (the same features, written in bf16, the dense bias, SDPA with it as attn_mask) and vs SDPA without bias, B=8, H=8,
   L=4096, Dh=64 bf16, m = 64 features; peak memory of each. The headline times synchronize after every call (so host
   latency before the first kernel counts); `*_pipelined_s` times 20 back-to-back calls (host work overlapping the GPU, as
@@ -29,7 +29,7 @@ import torch
 from _cuda_timing import cuda_median_ms, cuda_pipelined_ms
 from neuralblitz_lab.core import git_commit
 
-from neuralblitz_lab.kernels.gak import draw_omega, gak_attention, gak_attention_ref, gak_features
+from neuralblitz_lab.kernels.gak import draw_omega, gak_attention_ref, gak_features, gak_self_attention
 from neuralblitz_lab.kernels.pairwise import pairwise_distances, radius_graph
 from neuralblitz_lab.kernels.sinkhorn import entropic_ot, sinkhorn_divergence
 
@@ -169,9 +169,8 @@ def bench_gak(q: bool) -> dict:
     metric = torch.ones(P, device="cuda"); omega = draw_omega(metric, MF, torch.Generator().manual_seed(0))
     do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
 
-    def ours(bwd=True, causal=False):
-        psi, c = gak_features(theta, omega, metric, torch.bfloat16)
-        o = gak_attention(q_, k_, v_, psi, psi, c, causal=causal, backend="triton")
+    def ours(bwd=True, causal=False):  # gak_features + gak_attention as one call (gak_self_attention)
+        o = gak_self_attention(q_, k_, v_, theta, omega, metric, causal=causal, backend="triton")
         if bwd: torch.autograd.grad(o, (q_, k_, v_, theta), do)
         return o
 
@@ -201,10 +200,11 @@ def bench_gak(q: bool) -> dict:
         q2, k2, v2 = (torch.randn(2, H, L2, DH, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_() for _ in range(3))
         th2 = (0.3 * torch.randn(2, L2, P, device="cuda", generator=g)).requires_grad_()
         do2 = torch.randn(2, H, L2, DH, device="cuda", dtype=torch.bfloat16, generator=g)
-        for name, f in (("ours", lambda a, b_, c_, p_, cc: gak_attention(a, b_, c_, p_, p_, cc, backend="triton")), ("composition", lambda a, b_, c_, p_, cc: gak_attention_ref(a, b_, c_, p_, p_, cc))):
+        for name in ("ours", "composition"):
             def run():
-                psi, c = gak_features(th2, omega, metric, torch.bfloat16)
-                torch.autograd.grad(f(q2, k2, v2, psi, c), (q2, k2, v2, th2), do2)
+                if name == "ours": o = gak_self_attention(q2, k2, v2, th2, omega, metric, backend="triton")
+                else: psi, c = gak_features(th2, omega, metric, torch.bfloat16); o = gak_attention_ref(q2, k2, v2, psi, psi, c)
+                torch.autograd.grad(o, (q2, k2, v2, th2), do2)
             res[f"{name}_peak_bytes_B2_L{L2}"] = peak_mem(run)
     res["ours_memory_growth_L_doubled"] = res[f"ours_peak_bytes_B2_L{L}"] / res[f"ours_peak_bytes_B2_L{L // 2}"]
     res["composition_memory_growth_L_doubled"] = res[f"composition_peak_bytes_B2_L{L}"] / res[f"composition_peak_bytes_B2_L{L // 2}"]

@@ -22,7 +22,7 @@ except ImportError:  # the torch reference still works
 
 # %% auto 0
 __all__ = ['KAPPA_MIN', 'draw_omega', 'gak_features', 'gaussian_kernel_exact', 'gak_bias', 'gak_attention_ref', 'gak_attention',
-           'GAKAttention', 'contraction_ratio']
+           'gak_self_attention', 'GAKAttention', 'contraction_ratio']
 
 # %% ../../nbs/22_kernels_gak.ipynb
 if triton is not None:
@@ -53,6 +53,28 @@ if triton is not None:
         dth = tl.dot(g, om, input_precision="ieee") - 2.0 * th * met[None, :] * tl.sum(g, axis=1)[:, None]
         tl.store(dth_ptr + rows[:, None].to(tl.int64) * P + p[None, :], dth, mask=ok & (p[None, :] < P))
 
+_COMPILED: dict = {}  # (kernel, specialization, constexprs, warps, stages) -> triton's CompiledKernel
+_FAST = {"on": True}  # off for good if this Triton's compiled-kernel launcher refuses the arguments (it raises before launching)
+
+def _spec(a):
+    "What a Triton launch specializes an argument on: a tensor's dtype and 16-byte alignment; an int's == 1, % 16 and width."
+    if isinstance(a, torch.Tensor): return a.dtype, a.data_ptr() % 16 == 0
+    if isinstance(a, int): return a == 1, a % 16 == 0, -2**31 <= a < 2**31
+    return type(a)
+
+def _run(kernel, grid: tuple, args: tuple, consts: dict, num_warps: int = 4, num_stages: int = 3):
+    """`kernel[grid](*args, **consts, num_warps=, num_stages=)`; on CUDA through the compiled kernel (`kernel.warmup` once per
+    specialization, then its C launcher with every argument, constexprs included, and a 3-d grid), which skips the JIT's
+    per-call binding: 10.7 vs 21.7 µs of host time per launch on the H100 machine, more from a cold start. `consts` holds
+    every argument after `args` by name."""
+    if _FAST["on"] and args[0].is_cuda:  # (the CPU interpreter has no compiled kernels)
+        key = (kernel, tuple(_spec(a) for a in args), tuple(consts.items()), num_warps, num_stages)
+        ck = _COMPILED.get(key)
+        if ck is None: ck = _COMPILED[key] = kernel.warmup(*args, grid=grid, **consts, num_warps=num_warps, num_stages=num_stages)
+        try: return ck[(*grid, 1, 1)[:3]](*args, *(consts[n] for n in kernel.arg_names[len(args):]))
+        except (TypeError, IndexError): _FAST["on"] = False
+    kernel[grid](*args, **consts, num_warps=num_warps, num_stages=num_stages)
+
 def _features_on_triton(theta, omega, metric) -> bool:
     "Whether the feature kernel takes this call (see above)."
     m, p = omega.shape
@@ -61,25 +83,33 @@ def _features_on_triton(theta, omega, metric) -> bool:
 
 _FEATURE_ROWS = 64  # tokens per program
 
+def _features_fwd(theta, omega, metric, dtype) -> tuple:
+    "(θ (N, p), Ω, Σ, ψ (N, m) in `dtype`, c (θ.shape[:-1])) from the feature kernel; called inside autograd Functions."
+    m, p = omega.shape; th = theta.reshape(-1, p).contiguous(); N = len(th)
+    om, met = omega.float().contiguous(), metric.float().contiguous()  # no-ops for float32 buffers
+    psi = torch.empty(N, m, device=th.device, dtype=dtype); c = torch.empty(theta.shape[:-1], device=th.device)
+    _run(_features_fwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, c, N, p, 0.5 * math.log(m)),
+         dict(PP=max(16, 1 << (p - 1).bit_length()), MF=m, BR=_FEATURE_ROWS))
+    return th, om, met, psi, c
+
+def _features_bwd(th, om, met, psi, dpsi) -> torch.Tensor:
+    "dθ (N, p) from dψ (N, m), any float dtype, by the feature kernel's backward."
+    (N, p), dth = th.shape, torch.empty_like(th)
+    _run(_features_bwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, dpsi.reshape(N, -1).contiguous(), dth, N, p),
+         dict(PP=max(16, 1 << (p - 1).bit_length()), MF=om.shape[0], BR=_FEATURE_ROWS))
+    return dth
+
 class _FeaturesFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, omega, metric, dtype):
-        m, p = omega.shape; th = theta.reshape(-1, p).contiguous(); N = len(th)  # (no grad is recorded inside forward)
-        om, met = omega.float().contiguous(), metric.float().contiguous()  # no-ops for float32 buffers
-        psi = torch.empty(N, m, device=th.device, dtype=dtype); c = torch.empty(theta.shape[:-1], device=th.device)
-        PP = max(16, 1 << (p - 1).bit_length())
-        _features_fwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, c, N, p, 0.5 * math.log(m), PP=PP, MF=m, BR=_FEATURE_ROWS)
-        ctx.save_for_backward(th, om, met, psi); ctx.shape, ctx.PP = theta.shape, PP
+        th, om, met, psi, c = _features_fwd(theta, omega, metric, dtype)  # (no grad is recorded inside forward)
+        ctx.save_for_backward(th, om, met, psi); ctx.shape = theta.shape
         ctx.mark_non_differentiable(c)
-        return psi.view(*theta.shape[:-1], m), c
+        return psi.view(*theta.shape[:-1], -1), c
 
     @staticmethod
     def backward(ctx, dpsi, dc):
-        th, om, met, psi = ctx.saved_tensors; N, p = th.shape
-        dth = torch.empty_like(th)
-        _features_bwd_kernel[(triton.cdiv(N, _FEATURE_ROWS),)](th, om, met, psi, dpsi.reshape(N, -1).contiguous(), dth, N, p,
-                                                                PP=ctx.PP, MF=om.shape[0], BR=_FEATURE_ROWS)
-        return dth.view(ctx.shape), None, None, None
+        return _features_bwd(*ctx.saved_tensors, dpsi).view(ctx.shape), None, None, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
 KAPPA_MIN = 1e-30  # added to the approximate kernel inside the log: log(κ + KAPPA_MIN) is finite where features underflow
@@ -315,7 +345,7 @@ _BEST: dict = {}  # (autotuner, (L, Dh, m, causal, dtype)) -> the triton.Config 
 
 def _launch(kernel, tuned, key: tuple, n_blocks_of, BH, *args, **kw):
     """Launch `kernel`. On CUDA with the tiles `tuned` picks for `key`: the first call times its candidates, later calls go
-    straight to the kernel with that config (the autotuner's per-call work is about 20 µs of host time). Under the CPU
+    straight to the compiled kernel with that config (`_run`; the autotuner's per-call work is about 20 µs of host time). Under the CPU
     interpreter (`tuned` None) with 16-wide tiles. `n_blocks_of(BM, BN)` sizes the grid."""
     if tuned is None: kernel[(n_blocks_of(16, 16), BH)](*args, BM=16, BN=16, **kw); return
     cfg = _BEST.get((tuned, key))
@@ -323,53 +353,87 @@ def _launch(kernel, tuned, key: tuple, n_blocks_of, BH, *args, **kw):
         tuned[lambda meta: (n_blocks_of(meta["BM"], meta["BN"]), BH)](*args, **kw)
         _BEST[(tuned, key)] = tuned.best_config
     else:
-        kernel[(n_blocks_of(cfg.kwargs["BM"], cfg.kwargs["BN"]), BH)](*args, **kw, **cfg.kwargs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        _run(kernel, (n_blocks_of(cfg.kwargs["BM"], cfg.kwargs["BN"]), BH), args, {**kw, **cfg.kwargs}, cfg.num_warps, cfg.num_stages)
+
+def _attention_fwd(q, k, v, psi_q, psi_k, c_k, causal) -> tuple:
+    "Contiguous inputs, O and the log-sum-exp from the forward kernel, and the tile key: (q, k, v, ψ_Q, ψ_K, c_K, O, lse, key)."
+    B, H, L, DH = q.shape; MF = psi_q.shape[-1]
+    same = psi_k is psi_q
+    q, k, v, psi_q = (t.contiguous() for t in (q, k, v, psi_q)); psi_k = psi_q if same else psi_k.contiguous()
+    c_k = c_k.float().contiguous()
+    o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
+    key = (L, DH, MF, causal, q.dtype)
+    _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, key, lambda bm, bn: triton.cdiv(L, bm), B * H,
+            q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
+            MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
+    return q, k, v, psi_q, psi_k, c_k, o, lse, key
+
+def _attention_bwd(q, k, v, psi_q, psi_k, c_k, o, lse, do, key, causal, same: bool, need_dc: bool) -> tuple:
+    """dQ, dK, dV and float32 dψ_Q, dψ_K, dc_K (B, L, ·) from the two backward kernels (query side first: it writes δ).
+    With `same` (ψ_Q is ψ_K) dψ_Q is the whole dψ and dψ_K is None; without `need_dc`, dc_K is None."""
+    B, H, L, DH = q.shape; MF = psi_q.shape[-1]
+    do, cuda = do.contiguous(), q.is_cuda
+    # one dψ buffer when ψ_Q is ψ_K, except on a call that still times tile candidates (the autotuner zeroes its buffers)
+    shared = same and (not cuda or all((t, key) in _BEST for t in (_bwd_q_tuned, _bwd_kv_tuned)))
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32)  # δ = rowsum(dO∘O): the query side writes it
+    dpq, dpk, dck = _feature_grads(B, L, MF, q.device, shared, need_dc)  # summed over heads by the kernels' atomics
+    scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=causal, MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
+    args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
+    _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, key, lambda bm, bn: triton.cdiv(L, bm), B * H,
+            *args, dq, dpq, o, H, L, scale, **kw)
+    _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, key, lambda bm, bn: triton.cdiv(L, bn), B * H,
+            *args, dk, dv, dpk, dck, H, L, scale, NEED_DC=need_dc, **kw)
+    if same: dpq, dpk = (dpq if shared else dpq + dpk), None
+    return dq, dk, dv, dpq, dpk, (dck if need_dc else None)  # c from `gak_features` carries no gradient: no dc sums then
 
 class _GAKFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, psi_q, psi_k, c_k, causal):
-        B, H, L, DH = q.shape; MF = psi_q.shape[-1]
-        ctx.same = psi_k is psi_q  # self-attention's one feature tensor: one dψ buffer in backward
-        q, k, v, psi_q = (t.contiguous() for t in (q, k, v, psi_q)); psi_k = psi_q if ctx.same else psi_k.contiguous()
-        c_k = c_k.float().contiguous()
-        o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
-        ctx.key = (L, DH, MF, causal, q.dtype)
-        _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, ctx.key, lambda bm, bn: triton.cdiv(L, bm), B * H,
-                q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
-                MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
-        ctx.save_for_backward(q, k, v, psi_q, psi_k, c_k, o, lse); ctx.causal = causal
-        return o
+        ctx.same, ctx.causal = psi_k is psi_q, causal  # self-attention's one feature tensor: one dψ buffer in backward
+        *saved, ctx.key = _attention_fwd(q, k, v, psi_q, psi_k, c_k, causal)
+        ctx.save_for_backward(*saved)
+        return saved[6]
 
     @staticmethod
     def backward(ctx, do):
         q, k, v, psi_q, psi_k, c_k, o, lse = ctx.saved_tensors
-        B, H, L, DH = q.shape; MF = psi_q.shape[-1]
-        do, cuda, need_dc = do.contiguous(), q.is_cuda, ctx.needs_input_grad[5]
-        # one dψ buffer when ψ_Q is ψ_K, except on a call that still times tile candidates (the autotuner zeroes its buffers)
-        shared = ctx.same and (not cuda or all((t, ctx.key) in _BEST for t in (_bwd_q_tuned, _bwd_kv_tuned)))
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32)  # δ = rowsum(dO∘O): the query side writes it
-        dpq, dpk, dck = _feature_grads(B, L, MF, q.device, shared, need_dc)  # summed over heads by the kernels' atomics
-        scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=ctx.causal, MASK=_needs_mask(L, ctx.causal), DOT=_dot_mode(q))
-        args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
-        _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, ctx.key, lambda bm, bn: triton.cdiv(L, bm), B * H,
-                *args, dq, dpq, o, H, L, scale, **kw)
-        _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, ctx.key, lambda bm, bn: triton.cdiv(L, bn), B * H,
-                *args, dk, dv, dpk, dck, H, L, scale, NEED_DC=need_dc, **kw)
-        dc = dck if need_dc else None  # c from `gak_features` carries no gradient: the kernel then skips its sums
-        if ctx.same: return dq, dk, dv, (dpq if shared else dpq + dpk).to(psi_q.dtype), None, dc, None
-        return dq, dk, dv, dpq.to(psi_q.dtype), dpk.to(psi_k.dtype), dc, None
+        dq, dk, dv, dpq, dpk, dc = _attention_bwd(q, k, v, psi_q, psi_k, c_k, o, lse, do, ctx.key, ctx.causal, ctx.same, ctx.needs_input_grad[5])
+        return dq, dk, dv, dpq.to(psi_q.dtype), None if dpk is None else dpk.to(psi_k.dtype), dc, None
+
+class _GAKThetaFn(torch.autograd.Function):
+    "Features and attention in one Function: two launches back to back forward; backward hands the float32 dψ to the feature kernel."
+    @staticmethod
+    def forward(ctx, q, k, v, theta, omega, metric, causal):
+        th, om, met, psi, c = _features_fwd(theta, omega, metric, q.dtype)
+        psi = psi.view(*theta.shape[:-1], -1)
+        *saved, ctx.key = _attention_fwd(q, k, v, psi, psi, c, causal)
+        ctx.save_for_backward(*saved, th, om, met); ctx.causal, ctx.shape = causal, theta.shape
+        return saved[6]
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, psi, _, c, o, lse, th, om, met = ctx.saved_tensors
+        dq, dk, dv, dpsi, _, _ = _attention_bwd(q, k, v, psi, psi, c, o, lse, do, ctx.key, ctx.causal, True, False)
+        return dq, dk, dv, _features_bwd(th, om, met, psi.view(len(th), -1), dpsi).view(ctx.shape), None, None, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
-def _check_gak(q, k, v, psi_q, psi_k, c_k):
+def _check_qkv(q, k, v):
     if q.ndim != 4: raise ConfigError(f"q must be (batch, heads, length, head_dim); got shape {tuple(q.shape)}")
     if k.shape != q.shape or v.shape != q.shape: raise ConfigError(f"q, k, v must share one shape (self-attention); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if len({t.dtype for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
+
+def _check_triton_sizes(DH: int, MF: int):
+    for name, n in (("head_dim", DH), ("n_features", MF)):
+        if n < 16 or n > 256 or n & (n - 1): raise ConfigError(f"{name}={n}: the Triton kernel needs a power of 2 in [16, 256]; use backend='torch'")
+
+def _check_gak(q, k, v, psi_q, psi_k, c_k):
+    _check_qkv(q, k, v)
     B, H, L, DH = q.shape
     if psi_q.shape != psi_k.shape or psi_q.shape[:2] != (B, L):
         raise ConfigError(f"psi_q and psi_k must be (batch, length, n_features) = ({B}, {L}, m); got {tuple(psi_q.shape)}, {tuple(psi_k.shape)}")
     if c_k.shape != (B, L): raise ConfigError(f"c_k must be (batch, length) = ({B}, {L}); got {tuple(c_k.shape)}")
     if len({t.device for t in (q, k, v, psi_q, psi_k, c_k)}) != 1: raise ConfigError("q, k, v, psi_q, psi_k, c_k must be on one device")
-    if len({t.dtype for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
 
 def gak_attention(q: torch.Tensor,  # (B, H, L, Dh) queries: float32, bfloat16 or float16
                   k: torch.Tensor,  # (B, H, L, Dh) keys
@@ -386,12 +450,30 @@ def gak_attention(q: torch.Tensor,  # (B, H, L, Dh) queries: float32, bfloat16 o
     (NeuralBlitz seed §5.2.1 with positive random features: Choromanski et al. 2021, arXiv:2009.14794.)"""
     _check_gak(q, k, v, psi_q, psi_k, c_k)
     if resolve_backend(backend, q.device) == "torch": return gak_attention_ref(q, k, v, psi_q, psi_k, c_k, causal)
-    DH, MF = q.shape[-1], psi_q.shape[-1]
-    for name, n in (("head_dim", DH), ("n_features", MF)):
-        if n < 16 or n > 256 or n & (n - 1): raise ConfigError(f"{name}={n}: the Triton kernel needs a power of 2 in [16, 256]; use backend='torch'")
+    _check_triton_sizes(q.shape[-1], psi_q.shape[-1])
     same = psi_k is psi_q  # self-attention passes one feature tensor twice: cast it once
     psi_q = psi_q.to(q.dtype); psi_k = psi_q if same else psi_k.to(q.dtype)
     return _GAKFn.apply(q, k, v, psi_q, psi_k, c_k, causal)
+
+# %% ../../nbs/22_kernels_gak.ipynb
+def gak_self_attention(q: torch.Tensor,  # (B, H, L, Dh) queries
+                       k: torch.Tensor,  # (B, H, L, Dh) keys
+                       v: torch.Tensor,  # (B, H, L, Dh) values
+                       theta: torch.Tensor,  # (B, L, p) per-token parameters (float32 for the feature kernel)
+                       omega: torch.Tensor,  # (m, p) from `draw_omega`
+                       metric: torch.Tensor,  # Σ: (p,) or (p, p)
+                       causal: bool = False,  # mask keys j > i
+                       backend: str = "auto",  # as in `gak_attention`
+                       ) -> torch.Tensor:  # (B, H, L, Dh), differentiable in q, k, v and θ
+    "`gak_attention(q, k, v, ψ, ψ, c, causal)` with (ψ, c) = `gak_features(θ, Ω, Σ, q.dtype)`, as one call."
+    _check_qkv(q, k, v)
+    if theta.ndim != 3 or theta.shape[:2] != (q.shape[0], q.shape[2]):
+        raise ConfigError(f"theta must be (batch, length, p) = ({q.shape[0]}, {q.shape[2]}, p); got {tuple(theta.shape)}")
+    if resolve_backend(backend, q.device) == "triton" and _features_on_triton(theta, omega, metric) and theta.device == q.device:
+        _check_triton_sizes(q.shape[-1], omega.shape[0])
+        return _GAKThetaFn.apply(q, k, v, theta, omega, metric, causal)
+    psi, c = gak_features(theta, omega, metric, q.dtype)
+    return gak_attention(q, k, v, psi, psi, c, causal, backend)
 
 # %% ../../nbs/22_kernels_gak.ipynb
 class GAKAttention(nn.Module):
@@ -419,8 +501,7 @@ class GAKAttention(nn.Module):
                 ) -> torch.Tensor:  # (B, L, d_model)
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, L, Dh)
-        psi, c = gak_features(self.theta(x) if theta is None else theta, self.omega, self.metric, q.dtype)  # (B, L, m), (B, L)
-        o = gak_attention(q, k, v, psi, psi, c, self.causal, self.backend)  # (B, H, L, Dh)
+        o = gak_self_attention(q, k, v, self.theta(x) if theta is None else theta, self.omega, self.metric, self.causal, self.backend)
         return self.out(o.transpose(1, 2).reshape(B, L, D))
 
 # %% ../../nbs/22_kernels_gak.ipynb
