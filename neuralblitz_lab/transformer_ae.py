@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import ConfigError, DataError
+from .kernels.gak import GAKAttention
 from .tokens import Tokenizer, get_tokenizer
 
 # %% auto 0
@@ -29,11 +30,12 @@ class TAEConfig:
     heads: int = 4  # attention heads; must divide d_model
     d_ff: int = 960  # hidden width of the ReLU feed-forward
     neck: int = 512  # width of the fused latent (the bottleneck)
-    dropout: float = 0.07  # after attention probabilities, attention output and feed-forward
+    dropout: float = 0.07  # after attention probabilities (sdpa), attention output and feed-forward
     max_seq_len: int = 50  # positions of the sinusoidal encoding; at least the tokenizer's token count
     tokenizer: str = "chunks"  # "chunks" (report §4.3: 26x80 + 24x16) or "neurons" (one token per neuron)
     reduction: str = "sum"  # how the fused (B, T, 2 d_model) tokens become one vector: "sum" (report) or "mean"
     skip: str = "none"  # "none" (report) or "mean": add the parents' mean (normalized space) to the output
+    attention: str = "sdpa"  # "sdpa" (report: softmax(QKᵀ/√d)) or "gak": geometric attention, kernels.gak.GAKAttention
 
 PRESETS: dict[str, TAEConfig] = {
     "seed": TAEConfig(),  # the report's model: 210,546,336 parameters
@@ -53,6 +55,7 @@ def _check_config(cfg: TAEConfig) -> None:
     if cfg.reduction not in ("sum", "mean"): raise ConfigError(f"reduction={cfg.reduction!r} unknown; choose 'sum' or 'mean'")
     if cfg.skip not in ("none", "mean"): raise ConfigError(f"skip={cfg.skip!r} unknown; choose 'none' or 'mean'")
     if not 0 <= cfg.dropout < 1: raise ConfigError(f"dropout={cfg.dropout} must be in [0, 1)")
+    if cfg.attention not in ("sdpa", "gak"): raise ConfigError(f"attention={cfg.attention!r} unknown; choose 'sdpa' or 'gak'")
 
 # %% ../nbs/06_transformer_ae.ipynb
 class Norm(nn.Module):
@@ -113,14 +116,19 @@ class MultiHeadAttention(nn.Module):
 
 class EncoderLayer(nn.Module):
     "Pre-norm transformer layer: x + drop(attn(norm(x))), then x + drop(ff(norm(x)))."
-    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float):
+    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, attention: str = "sdpa"):
         super().__init__()
         self.norm_1, self.norm_2 = Norm(d_model), Norm(d_model)
-        self.attn, self.ff = MultiHeadAttention(d_model, heads, dropout), FeedForward(d_model, d_ff, dropout)
+        self.attn = MultiHeadAttention(d_model, heads, dropout) if attention == "sdpa" else GAKAttention(d_model, heads)
+        self.ff = FeedForward(d_model, d_ff, dropout)
         self.dropout_1, self.dropout_2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
+    def _attend(self, h, return_attn: bool):
+        if isinstance(self.attn, MultiHeadAttention): return self.attn(h, return_attn)
+        return self.attn(h), (self.attn.attention_maps(h) if return_attn else None)  # GAK: maps formed only when asked
+
     def forward(self, x, return_attn: bool = False):
-        a, attn = self.attn(self.norm_1(x), return_attn)
+        a, attn = self._attend(self.norm_1(x), return_attn)
         x = x + self.dropout_1(a)
         return x + self.dropout_2(self.ff(self.norm_2(x))), attn
 
@@ -145,7 +153,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: TAEConfig, tokenizer: Tokenizer):
         super().__init__()
         self.embed, self.pe = TokenEmbedder(tokenizer, cfg.d_model), PositionalEncoder(cfg.d_model, cfg.max_seq_len)
-        self.layers = nn.ModuleList(EncoderLayer(cfg.d_model, cfg.heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(EncoderLayer(cfg.d_model, cfg.heads, cfg.d_ff, cfg.dropout, cfg.attention) for _ in range(cfg.n_layers))
         self.norm = Norm(cfg.d_model)
 
     def forward(self, tokens, return_attn: bool = False):
@@ -160,7 +168,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.neurons = nn.ModuleList(nn.Linear(cfg.neck, cfg.d_model) for _ in range(n_tokens))  # the report's Neck2Seq
         self.pe = PositionalEncoder(cfg.d_model, cfg.max_seq_len)
-        self.layers = nn.ModuleList(EncoderLayer(cfg.d_model, cfg.heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(EncoderLayer(cfg.d_model, cfg.heads, cfg.d_ff, cfg.dropout, cfg.attention) for _ in range(cfg.n_layers))
         self.norm = Norm(cfg.d_model)
         self.linear = nn.Linear(n_tokens * cfg.d_model, n_params)  # the report's Seq2Vec
 

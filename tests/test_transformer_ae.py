@@ -1,5 +1,6 @@
 """TransformerAE: the seed preset's parameter count (meta device), a small model's safetensors round trip, SDPA vs the math
-path, and a few optimizer steps that fit one triplet."""
+path, and a few optimizer steps that fit one triplet (with SDPA and with geometric attention)."""
+import pytest
 import torch
 
 from neuralblitz_lab.cnn import N_PARAMS
@@ -22,9 +23,10 @@ def test_safetensors_round_trip(tmp_path):
     assert torch.allclose(m(w1, w2)["out"], m(w1, w2, return_attn=True)["out"], atol=1e-4)
 
 
-def test_fits_one_triplet():
+@pytest.mark.parametrize("attention", ["sdpa", "gak"])
+def test_fits_one_triplet(attention):
     torch.manual_seed(0)
-    m = TransformerAE(get_preset("tiny", skip="none"))
+    m = TransformerAE(get_preset("tiny", skip="none", attention=attention))
     opt = torch.optim.Adam(m.parameters(), 3e-3)
     w1, w2, wt = torch.randn(3, 1, N_PARAMS)
     first = None

@@ -57,10 +57,10 @@ _COMPILED: dict = {}  # (kernel, specialization, constexprs, warps, stages) -> t
 _FAST = {"on": True}  # off for good if this Triton's compiled-kernel launcher refuses the arguments (it raises before launching)
 
 def _spec(a):
-    "What a Triton launch specializes an argument on: a tensor's dtype and 16-byte alignment; an int's == 1, % 16 and width."
+    """A key that fixes what a Triton launch specializes an argument on: a tensor's dtype and 16-byte alignment; an int
+    itself (Triton specializes ints on == 1 and % 16; keying on the value is safe whatever else a version adds)."""
     if isinstance(a, torch.Tensor): return a.dtype, a.data_ptr() % 16 == 0
-    if isinstance(a, int): return a == 1, a % 16 == 0, -2**31 <= a < 2**31
-    return type(a)
+    return a if isinstance(a, int) else type(a)
 
 def _run(kernel, grid: tuple, args: tuple, consts: dict, num_warps: int = 4, num_stages: int = 3):
     """`kernel[grid](*args, **consts, num_warps=, num_stages=)`; on CUDA through the compiled kernel (`kernel.warmup` once per
@@ -128,8 +128,8 @@ def draw_omega(metric: torch.Tensor,  # (p,) eigenvalues of g(θ0) (a diagonal �
     S = _metric_matrix(metric.double().cpu())
     if torch.linalg.eigvalsh(S).min() < -1e-9: raise ConfigError("metric is not positive semi-definite; pass a PSD Fisher matrix")
     if n_features < 1: raise ConfigError(f"n_features={n_features} must be >= 1")
-    L = torch.linalg.cholesky(S + 1e-12 * torch.eye(S.shape[0], dtype=S.dtype))
-    z = torch.randn(n_features, S.shape[0], generator=generator, dtype=torch.float64)
+    L = torch.linalg.cholesky(S + 1e-12 * torch.eye(S.shape[0], dtype=S.dtype, device="cpu"))  # (CPU even inside a device context)
+    z = torch.randn(n_features, S.shape[0], generator=generator, dtype=torch.float64, device="cpu")
     return (z @ L.T).to(metric.dtype).to(metric.device)
 
 def gak_features(theta: torch.Tensor,  # (..., L, p) per-token parameters
@@ -423,9 +423,18 @@ def _check_qkv(q, k, v):
     if k.shape != q.shape or v.shape != q.shape: raise ConfigError(f"q, k, v must share one shape (self-attention); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     if len({t.dtype for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
 
+def _triton_sizes_ok(DH: int, MF: int) -> bool: return all(16 <= n <= 256 and not n & (n - 1) for n in (DH, MF))
+
 def _check_triton_sizes(DH: int, MF: int):
     for name, n in (("head_dim", DH), ("n_features", MF)):
         if n < 16 or n > 256 or n & (n - 1): raise ConfigError(f"{name}={n}: the Triton kernel needs a power of 2 in [16, 256]; use backend='torch'")
+
+def _gak_backend(backend: str, device, DH: int, MF: int) -> str:
+    "resolve_backend, except that 'auto' takes the torch path for sizes the Triton kernel does not take (an explicit 'triton' raises)."
+    use = resolve_backend(backend, device)
+    if use == "triton" and backend == "auto" and not _triton_sizes_ok(DH, MF): return "torch"
+    if use == "triton": _check_triton_sizes(DH, MF)
+    return use
 
 def _check_gak(q, k, v, psi_q, psi_k, c_k):
     _check_qkv(q, k, v)
@@ -442,15 +451,14 @@ def gak_attention(q: torch.Tensor,  # (B, H, L, Dh) queries: float32, bfloat16 o
                   psi_k: torch.Tensor,  # (B, L, m) stabilized key features
                   c_k: torch.Tensor,  # (B, L) key log-offsets c from `gak_features`
                   causal: bool = False,  # mask keys j > i
-                  backend: str = "auto",  # "auto" (Triton on CUDA), "torch" (SDPA with a dense bias) or "triton"
+                  backend: str = "auto",  # "auto" (Triton on CUDA for sizes it takes), "torch" (SDPA with a dense bias) or "triton"
                   ) -> torch.Tensor:  # (B, H, L, Dh), differentiable in q, k, v, ψ, c
     r"""GAK attention $\mathrm{softmax}\big(QK^\top/\sqrt{d} + \log\kappa\big)V$ with $\log\kappa_{ij} = \log(\psi_{Q,i}^\top\psi_{K,j} + 10^{-30}) + c_{K,j}$.
 
     Flash-attention-style on the Triton path: tiled, online softmax, κ computed per tile, memory O(L (Dh + m)).
     (NeuralBlitz seed §5.2.1 with positive random features: Choromanski et al. 2021, arXiv:2009.14794.)"""
     _check_gak(q, k, v, psi_q, psi_k, c_k)
-    if resolve_backend(backend, q.device) == "torch": return gak_attention_ref(q, k, v, psi_q, psi_k, c_k, causal)
-    _check_triton_sizes(q.shape[-1], psi_q.shape[-1])
+    if _gak_backend(backend, q.device, q.shape[-1], psi_q.shape[-1]) == "torch": return gak_attention_ref(q, k, v, psi_q, psi_k, c_k, causal)
     same = psi_k is psi_q  # self-attention passes one feature tensor twice: cast it once
     psi_q = psi_q.to(q.dtype); psi_k = psi_q if same else psi_k.to(q.dtype)
     return _GAKFn.apply(q, k, v, psi_q, psi_k, c_k, causal)
@@ -469,8 +477,8 @@ def gak_self_attention(q: torch.Tensor,  # (B, H, L, Dh) queries
     _check_qkv(q, k, v)
     if theta.ndim != 3 or theta.shape[:2] != (q.shape[0], q.shape[2]):
         raise ConfigError(f"theta must be (batch, length, p) = ({q.shape[0]}, {q.shape[2]}, p); got {tuple(theta.shape)}")
-    if resolve_backend(backend, q.device) == "triton" and _features_on_triton(theta, omega, metric) and theta.device == q.device:
-        _check_triton_sizes(q.shape[-1], omega.shape[0])
+    if (_gak_backend(backend, q.device, q.shape[-1], omega.shape[0]) == "triton" and _features_on_triton(theta, omega, metric)
+            and theta.device == q.device):
         return _GAKThetaFn.apply(q, k, v, theta, omega, metric, causal)
     psi, c = gak_features(theta, omega, metric, q.dtype)
     return gak_attention(q, k, v, psi, psi, c, causal, backend)
@@ -492,17 +500,28 @@ class GAKAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.theta = nn.Linear(d_model, theta_dim)
         self.out = nn.Linear(d_model, d_model)
-        metric = torch.ones(theta_dim) if metric is None else metric.float()
+        metric = torch.ones(theta_dim, device="cpu") if metric is None else metric.detach().float().cpu()  # (real even under a meta-device context)
         self.register_buffer("metric", metric)
         self.register_buffer("omega", draw_omega(metric, n_features, torch.Generator().manual_seed(seed)))
+
+    def _qkv(self, x):
+        B, L, D = x.shape
+        return self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, L, Dh)
 
     def forward(self, x: torch.Tensor,  # (B, L, d_model) tokens
                 theta: torch.Tensor | None = None,  # (B, L, p) per-token parameters; default: a linear map of x
                 ) -> torch.Tensor:  # (B, L, d_model)
-        B, L, D = x.shape
-        q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, L, Dh)
-        o = gak_self_attention(q, k, v, self.theta(x) if theta is None else theta, self.omega, self.metric, self.causal, self.backend)
-        return self.out(o.transpose(1, 2).reshape(B, L, D))
+        q, k, v = self._qkv(x)
+        theta = self.theta(x).float() if theta is None else theta  # float32 θ (under autocast too): the feature kernel's input
+        o = gak_self_attention(q, k, v, theta, self.omega, self.metric, self.causal, self.backend)
+        return self.out(o.transpose(1, 2).reshape(x.shape))
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
+        "The attention probabilities softmax(QKᵀ/√d + log κ) (B, H, L, L), dense, for inspection (the forward never forms them)."
+        q, k, _ = self._qkv(x)
+        psi, c = gak_features(self.theta(x) if theta is None else theta, self.omega, self.metric, torch.float32)
+        return torch.softmax((q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1]) + gak_bias(psi, psi, c, self.causal), -1)
 
 # %% ../../nbs/22_kernels_gak.ipynb
 @torch.no_grad()
