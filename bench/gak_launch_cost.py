@@ -2,8 +2,9 @@
 
     python bench/gak_launch_cost.py
 
-The forward kernel through `triton.autotune`'s wrapper vs a direct launch with the config it picked (what `kernels.gak`
-does after the first call), the feature map, a cast, one `gak_attention` forward. The last stdout line is JSON.
+The forward kernel through `triton.autotune`'s wrapper, through the JIT with the config it picked, and through the
+compiled kernel's launcher (`kernels.gak._run`, what the package does after the first call); the feature map, a cast,
+one `gak_attention` and one `gak_self_attention` forward. The last stdout line is JSON.
 """
 import argparse, time, math, json, torch, triton
 ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.parse_args()
@@ -29,6 +30,7 @@ res["tuned_us"] = per_call(lambda: G._fwd_tuned[lambda m: (triton.cdiv(L, m["BM"
 ckw = dict(kw, **cfg.kwargs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
 grid = (triton.cdiv(L, cfg.kwargs["BM"]), B * H)
 res["direct_us"] = per_call(lambda: G._gak_fwd_kernel[grid](*args, **ckw))
+res["compiled_us"] = per_call(lambda: G._run(G._gak_fwd_kernel, grid, args, dict(kw, **cfg.kwargs), cfg.num_warps, cfg.num_stages))
 res["empty_like_us"] = per_call(lambda: torch.empty_like(q))
 res["features_us"] = per_call(lambda: G.gak_features(theta, omega, metric, torch.bfloat16))
 res["features_fn_us"] = per_call(lambda: G._FeaturesFn.apply(theta, omega, metric, torch.bfloat16))
@@ -36,5 +38,6 @@ th = theta.reshape(-1, P); N = len(th); psi32 = torch.empty(N, MF, device="cuda"
 res["features_kernel_direct_us"] = per_call(lambda: G._features_fwd_kernel[(triton.cdiv(N, 64),)](th, omega, metric, psi32, cc, N, P, 0.5 * math.log(MF), PP=16, MF=MF, BR=64))
 res["cast_us"] = per_call(lambda: psi32.to(torch.bfloat16))
 res["attention_fwd_us"] = per_call(lambda: G.gak_attention(q, k, v, psi, psi, c, backend="triton"))
+res["self_attention_fwd_us"] = per_call(lambda: G.gak_self_attention(q, k, v, theta, omega, metric, backend="triton"))
 res["triton"] = triton.__version__
 print(json.dumps(res))
