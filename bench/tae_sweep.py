@@ -40,6 +40,9 @@ CONFIGS = {
     "wide_lwln0.03_distill1_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=1", n_images=128, model_overrides=WIDE),
     "lwln0.03_distill1_img128_e120_lr1e-3": dict(epochs=120, loss="lwln_mse=0.03,distill=1", n_images=128, lr=1e-3),
     "lwln0.03_distill2_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=2", n_images=128),
+    # attention ablation at a CPU budget: the report's softmax attention vs geometric attention (kernels.gak), same objective
+    "attn_sdpa_img32_e15": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE),
+    "attn_gak_img32_e15": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE + (("attention", "gak"),)),
 }
 
 
