@@ -42,6 +42,9 @@ CONFIGS = {
     "lwln0.03_distill2_img128_e120": dict(epochs=120, loss="lwln_mse=0.03,distill=2", n_images=128),
     # attention ablation at a CPU budget: the report's softmax attention vs geometric attention (kernels.gak), same objective
     "attn_sdpa_img32_e15": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE),
+    "attn_gak_metric_inv_p_img32_e15": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE + (("attention", "gak"),)),
+    "attn_sdpa_img32_e15_seed1": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE, seed=1),
+    "attn_gak_metric_inv_p_img32_e15_seed1": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE + (("attention", "gak"),), seed=1),
     "attn_gak_img32_e15": dict(epochs=15, loss="lwln_mse=0.03,distill=1", n_images=32, model_overrides=WIDE + (("attention", "gak"),)),
 }
 

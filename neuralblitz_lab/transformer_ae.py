@@ -17,8 +17,8 @@ from .kernels.gak import GAKAttention
 from .tokens import Tokenizer, get_tokenizer
 
 # %% auto 0
-__all__ = ['PRESETS', 'TAEConfig', 'get_preset', 'Norm', 'sinusoidal_encoding', 'PositionalEncoder', 'FeedForward',
-           'MultiHeadAttention', 'EncoderLayer', 'TokenEmbedder', 'Encoder', 'Decoder', 'TransformerAE',
+__all__ = ['PRESETS', 'GAK_THETA_DIM', 'TAEConfig', 'get_preset', 'Norm', 'sinusoidal_encoding', 'PositionalEncoder',
+           'FeedForward', 'MultiHeadAttention', 'EncoderLayer', 'TokenEmbedder', 'Encoder', 'Decoder', 'TransformerAE',
            'count_parameters']
 
 # %% ../nbs/06_transformer_ae.ipynb
@@ -114,12 +114,19 @@ class MultiHeadAttention(nn.Module):
             attn, y = None, F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, T, d_k)
         return self.out(y.transpose(1, 2).reshape(B, T, -1)), attn
 
+GAK_THETA_DIM = 16  # p of the per-token θ in GAK layers
+
+def _gak_layer(d_model: int, heads: int) -> GAKAttention:
+    """GAK attention with Σ = I/p: θ = Wx from a Xavier-initialized W and unit-variance tokens has |θ_i − θ_j|² ≈ 4p, so
+    the identity metric would start log κ near −2p (attention pinned to the diagonal); I/p starts it near −2."""
+    return GAKAttention(d_model, heads, theta_dim=GAK_THETA_DIM, metric=torch.full((GAK_THETA_DIM,), 1 / GAK_THETA_DIM, device="cpu"))
+
 class EncoderLayer(nn.Module):
     "Pre-norm transformer layer: x + drop(attn(norm(x))), then x + drop(ff(norm(x)))."
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, attention: str = "sdpa"):
         super().__init__()
         self.norm_1, self.norm_2 = Norm(d_model), Norm(d_model)
-        self.attn = MultiHeadAttention(d_model, heads, dropout) if attention == "sdpa" else GAKAttention(d_model, heads)
+        self.attn = MultiHeadAttention(d_model, heads, dropout) if attention == "sdpa" else _gak_layer(d_model, heads)
         self.ff = FeedForward(d_model, d_ff, dropout)
         self.dropout_1, self.dropout_2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
