@@ -26,9 +26,8 @@ log = get_logger(__name__)
 # %% auto 0
 __all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config', 'cyclic_lr',
            'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images', 'active_rows',
-           'bucket_rows', 'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group',
-           'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first',
-           'train_groups', 'build_zoo']
+           'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group', 'train_reference',
+           'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first', 'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -145,14 +144,11 @@ def _pow2_at_least(k: int) -> int: return 1 << max(0, (k - 1).bit_length())  # t
 def _bucket_size(k: int) -> int: return _pow2_at_least(k) if k <= 1024 else -(-k // 1024) * 1024  # then multiples of 1,024
 
 def active_rows(mask: torch.Tensor, pad: bool = True) -> tuple[torch.Tensor, int]:
-    "(rows, k): the k True rows of `mask` (n,) in index order, then, if `pad`, False rows up to `_bucket_size(k)` (at most n); one host sync."
+    """(rows, k): the k True rows of `mask` (n,) in index order, then, if `pad`, False rows up to `_bucket_size(k)` (at most
+    n: a power of two up to 1,024, then a multiple of 1,024); one host sync."""
     k = int(mask.sum())  # the only sync: the row count decides the shapes
     order = torch.argsort((~mask).to(torch.uint8), stable=True)  # True rows first, each side in index order
     return order[:min(len(mask), _bucket_size(k)) if pad else k], k
-
-def bucket_rows(mask: torch.Tensor, pad: bool = True) -> torch.Tensor:
-    "Indices of the True rows of `mask` (n,), padded with False rows (at most to n) to a power of two up to 1,024, then a multiple of 1,024, if `pad`."
-    return active_rows(mask, pad)[0]
 
 def _pad_rows(t: torch.Tensor) -> bool: return t.device.type == "cuda"  # row buckets (`_bucket_size`) only help cuDNN's shape cache
 
