@@ -14,7 +14,7 @@ Kernel times only (features given), median of 10 CUDA-event-timed calls after 3 
 The previous variants script (`wide` tiles, a `fused` backward with fp32 atomics for dQ: 8.07 ms) is bench/gak_variants.py
 at commit 5a9ea83; its numbers are in bench/results/gak_variants-cuda.json.
 """
-import argparse, itertools, json, math, os, sys, time
+import argparse, itertools, json, math, os
 import torch
 if not torch.cuda.is_available(): os.environ.setdefault("TRITON_INTERPRET", "1")  # --check on the CPU: before triton is imported
 import triton
@@ -36,6 +36,12 @@ def _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL: tl.constexpr, DO
     return tl.where(ok, sq, -float("inf")), kap
 
 @triton.jit
+def _query_rows_old(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH: tl.constexpr, MF: tl.constexpr):
+    "Q, ψ_Q, dO (rows), the log-sum-exp and δ read from memory, of the queries `offs_m`: the previous kernels' `_query_tile`."
+    lse, delta = G._query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
+    return G._rows(q_ptr, qkv_off, offs_m, L, DH), G._rows(pq_ptr, f_off, offs_m, L, MF), G._rows(do_ptr, qkv_off, offs_m, L, DH), lse, delta
+
+@triton.jit
 def _kv_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_ptr,
                        dk_ptr, dv_ptr, dpk_ptr, dck_ptr, H, L, scale,
                        DH: tl.constexpr, MF: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
@@ -51,8 +57,7 @@ def _kv_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_
     lo = (pid * BN // BM) * BM if CAUSAL else 0
     for start in range(lo, L, BM):
         offs_m = start + tl.arange(0, BM)
-        lse, delta = G._query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
-        q, pq, do = G._rows(q_ptr, qkv_off, offs_m, L, DH), G._rows(pq_ptr, f_off, offs_m, L, MF), G._rows(do_ptr, qkv_off, offs_m, L, DH)
+        q, pq, do, lse, delta = _query_rows_old(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
         sq, kap = _logits(q, k, pq, pk, ck, offs_m, offs_n, L, scale, CAUSAL, DOT)
         kc = tl.maximum(kap, 1e-30)
         pt = tl.exp2(sq - lse[:, None])  # P / K (<= 1e30): the softmax is P = pt K
@@ -79,8 +84,7 @@ def _q_old(q_ptr, k_ptr, v_ptr, pq_ptr, pk_ptr, ck_ptr, do_ptr, lse_ptr, delta_p
     b = bh // H
     qkv_off = bh.to(tl.int64) * L * DH; f_off = b.to(tl.int64) * L * MF
     offs_m = pid * BM + tl.arange(0, BM); offs_d = tl.arange(0, DH); offs_f = tl.arange(0, MF)
-    lse, delta = G._query_stats(lse_ptr, delta_ptr, bh, offs_m, L)
-    q, pq, do = G._rows(q_ptr, qkv_off, offs_m, L, DH), G._rows(pq_ptr, f_off, offs_m, L, MF), G._rows(do_ptr, qkv_off, offs_m, L, DH)
+    q, pq, do, lse, delta = _query_rows_old(q_ptr, pq_ptr, do_ptr, lse_ptr, delta_ptr, qkv_off, f_off, bh, offs_m, L, DH, MF)
     dq = tl.zeros((BM, DH), tl.float32); dpq = tl.zeros((BM, MF), tl.float32)
     hi = tl.minimum(L, (pid + 1) * BM) if CAUSAL else L
     for start in range(0, hi, BN):

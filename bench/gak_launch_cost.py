@@ -9,12 +9,10 @@ one `gak_attention` and one `gak_self_attention` forward. The last stdout line i
 import argparse, time, math, json, torch, triton
 ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.parse_args()
 if not torch.cuda.is_available(): raise SystemExit("gak_launch_cost.py measures CUDA launch cost: run it on a GPU machine")
+from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
-B, H, L, DH, MF, P = 8, 8, 4096, 64, 64, 16
-g = torch.Generator(device="cuda").manual_seed(2)
-q, k, v = (torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3))
-theta = 0.3 * torch.randn(B, L, P, device="cuda", generator=g)
-metric = torch.ones(P, device="cuda"); omega = G.draw_omega(metric, MF, torch.Generator().manual_seed(0)).cuda()
+B, H, L, DH, MF, P = SHAPE.values()
+q, k, v, theta, metric, omega, _ = gak_inputs(torch.Generator(device="cuda").manual_seed(2), **SHAPE, grad=False)
 psi, c = G.gak_features(theta, omega, metric); psi = psi.bfloat16()
 o = torch.empty_like(q); lse = torch.empty(B, H, L, device="cuda")
 args = (q, k, v, psi, psi, c, o, lse, H, L, 1 / 8)

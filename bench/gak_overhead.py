@@ -9,9 +9,10 @@ the GPU time with no launch gaps (the floor for `full` without fusing anything);
 issue one call. CUDA-event medians of 20 calls after 5 warm-ups; the last stdout line is the JSON summary.
 """
 import argparse, json
-import math, time
+import time
 import torch
 from _cuda_timing import cuda_median_ms
+from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
 def timeit(fn, reps=20, warmup=5): return cuda_median_ms(fn, reps, warmup)
 ap = argparse.ArgumentParser(); ap.add_argument("--out"); ap.add_argument("--quick", action="store_true", help="(make bench)")
@@ -19,11 +20,7 @@ out = ap.parse_args().out
 if not torch.cuda.is_available(): raise SystemExit("gak_overhead.py measures CUDA launch and kernel time: run it on a GPU machine")
 res = {}
 g = torch.Generator(device="cuda").manual_seed(2)
-B, H, L, DH, MF, P = 8, 8, 4096, 64, 64, 16
-q_, k_, v_ = (torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_() for _ in range(3))
-theta = (0.3 * torch.randn(B, L, P, device="cuda", generator=g)).requires_grad_()
-metric = torch.ones(P, device="cuda"); omega = G.draw_omega(metric, MF, torch.Generator().manual_seed(0))
-do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
+q_, k_, v_, theta, metric, omega, do = gak_inputs(g, **SHAPE)
 psi0, c0 = G.gak_features(theta.detach(), omega, metric)
 psib = psi0.to(torch.bfloat16).requires_grad_(); c0 = c0.requires_grad_()
 def full():

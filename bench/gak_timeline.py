@@ -12,14 +12,11 @@ import torch
 ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.parse_args()
 if not torch.cuda.is_available(): raise SystemExit("gak_timeline.py measures CUDA time: run it on a GPU machine")
 from torch.profiler import profile, ProfilerActivity
+from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
 
-B, H, L, DH, MF, P = 8, 8, 4096, 64, 64, 16
 g = torch.Generator(device="cuda").manual_seed(2)
-q_, k_, v_ = (torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_() for _ in range(3))
-theta = (0.3 * torch.randn(B, L, P, device="cuda", generator=g)).requires_grad_()
-metric = torch.ones(P, device="cuda"); omega = G.draw_omega(metric, MF, torch.Generator().manual_seed(0))
-do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
+q_, k_, v_, theta, metric, omega, do = gak_inputs(g, **SHAPE)
 def call():
     ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]; t = [time.perf_counter()]
     ev[0].record()

@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 
 from _cuda_timing import cuda_median_ms, cuda_pipelined_ms
+from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.core import git_commit
 
-from neuralblitz_lab.kernels.gak import draw_omega, gak_attention_ref, gak_features, gak_self_attention
+from neuralblitz_lab.kernels.gak import gak_attention_ref, gak_features, gak_self_attention
 from neuralblitz_lab.kernels.pairwise import pairwise_distances, radius_graph
 from neuralblitz_lab.kernels.sinkhorn import entropic_ot, sinkhorn_divergence
 
@@ -161,13 +162,10 @@ def bench_keops(q: bool) -> dict:
 
 def bench_gak(q: bool) -> dict:
     g = torch.Generator(device="cuda").manual_seed(2)
-    B, H, L, DH, MF, P = (2, 8, 1024, 64, 64, 16) if q else (8, 8, 4096, 64, 64, 16)
+    B, H, L, DH, MF, P = (2, 8, 1024, 64, 64, 16) if q else SHAPE.values()
     torch.cuda.empty_cache()
     res = {"B": B, "H": H, "L": L, "Dh": DH, "m": MF, "p": P, "dtype": "bfloat16"}
-    q_, k_, v_ = (torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_() for _ in range(3))
-    theta = (0.3 * torch.randn(B, L, P, device="cuda", generator=g)).requires_grad_()
-    metric = torch.ones(P, device="cuda"); omega = draw_omega(metric, MF, torch.Generator().manual_seed(0))
-    do = torch.randn(B, H, L, DH, device="cuda", dtype=torch.bfloat16, generator=g)
+    q_, k_, v_, theta, metric, omega, do = gak_inputs(g, B, H, L, DH, MF, P)
 
     def ours(bwd=True, causal=False):  # gak_features + gak_attention as one call (gak_self_attention)
         o = gak_self_attention(q_, k_, v_, theta, omega, metric, causal=causal, backend="triton")
@@ -197,9 +195,7 @@ def bench_gak(q: bool) -> dict:
     res["one_LxL_bf16_bytes"] = B * L * L * 2
     # memory growth with L (B = 2): linear for ours (no L x L tensor), quadratic for the composition
     for L2 in (L // 2, L):
-        q2, k2, v2 = (torch.randn(2, H, L2, DH, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_() for _ in range(3))
-        th2 = (0.3 * torch.randn(2, L2, P, device="cuda", generator=g)).requires_grad_()
-        do2 = torch.randn(2, H, L2, DH, device="cuda", dtype=torch.bfloat16, generator=g)
+        q2, k2, v2, th2, _, _, do2 = gak_inputs(g, 2, H, L2, DH, MF, P)  # (same draws from g as before; Ω is the same)
         for name in ("ours", "composition"):
             def run():
                 if name == "ours": o = gak_self_attention(q2, k2, v2, th2, omega, metric, backend="triton")
