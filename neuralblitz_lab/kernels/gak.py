@@ -66,14 +66,20 @@ def _run(kernel, grid: tuple, args: tuple, consts: dict, num_warps: int = 4, num
     """`kernel[grid](*args, **consts, num_warps=, num_stages=)`; on CUDA through the compiled kernel (`kernel.warmup` once per
     specialization, then its C launcher with every argument, constexprs included, and a 3-d grid), which skips the JIT's
     per-call binding: 10.7 vs 21.7 µs of host time per launch on the H100 machine, more from a cold start. `consts` holds
-    every argument after `args` by name."""
+    every argument after `args` by name; `args` starts with the tensors. Returns `relaunch(*tensors)`, the same launch on
+    other tensors of the same shapes, dtypes, device and alignment (what `_PLANS` keeps)."""
+    scalars = args[sum(isinstance(a, torch.Tensor) for a in args):]
     if _FAST["on"] and args[0].is_cuda:  # (the CPU interpreter has no compiled kernels)
         key = (kernel, tuple(_spec(a) for a in args), tuple(consts.items()), num_warps, num_stages)
         ck = _COMPILED.get(key)
         if ck is None: ck = _COMPILED[key] = kernel.warmup(*args, grid=grid, **consts, num_warps=num_warps, num_stages=num_stages)
-        try: return ck[(*grid, 1, 1)[:3]](*args, *(consts[n] for n in kernel.arg_names[len(args):]))
+        run, tail = ck[(*grid, 1, 1)[:3]], scalars + tuple(consts[name] for name in kernel.arg_names[len(args):])
+        try:
+            run(*args[:len(args) - len(scalars)], *tail)
+            return lambda *tensors: run(*tensors, *tail)
         except (TypeError, IndexError): _FAST["on"] = False
     kernel[grid](*args, **consts, num_warps=num_warps, num_stages=num_stages)
+    return lambda *tensors: kernel[grid](*tensors, *scalars, **consts, num_warps=num_warps, num_stages=num_stages)
 
 def _features_on_triton(theta, omega, metric) -> bool:
     "Whether the feature kernel takes this call (see above)."
@@ -84,25 +90,26 @@ def _features_on_triton(theta, omega, metric) -> bool:
 _FEATURE_ROWS = 64  # tokens per program
 
 def _features_fwd(theta, omega, metric, dtype) -> tuple:
-    "(θ (N, p), Ω, Σ, ψ (N, m) in `dtype`, c (θ.shape[:-1])) from the feature kernel; called inside autograd Functions."
+    "(θ (N, p), Ω, Σ, ψ (N, m) in `dtype`, c (θ.shape[:-1]), relaunch) from the feature kernel; called inside autograd Functions."
     m, p = omega.shape; th = theta.reshape(-1, p).contiguous(); N = len(th)
     om, met = omega.float().contiguous(), metric.float().contiguous()  # no-ops for float32 buffers
     psi = torch.empty(N, m, device=th.device, dtype=dtype); c = torch.empty(theta.shape[:-1], device=th.device)
-    _run(_features_fwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, c, N, p, 0.5 * math.log(m)),
-         dict(PP=max(16, 1 << (p - 1).bit_length()), MF=m, BR=_FEATURE_ROWS))
-    return th, om, met, psi, c
+    relaunch = _run(_features_fwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, c, N, p, 0.5 * math.log(m)),
+                    dict(PP=max(16, 1 << (p - 1).bit_length()), MF=m, BR=_FEATURE_ROWS))
+    return th, om, met, psi, c, relaunch
 
-def _features_bwd(th, om, met, psi, dpsi) -> torch.Tensor:
-    "dθ (N, p) from dψ (N, m), any float dtype, by the feature kernel's backward."
+def _features_bwd(th, om, met, psi, dpsi, launches: list | None = None) -> torch.Tensor:
+    "dθ (N, p) from dψ (N, m), any float dtype, by the feature kernel's backward (its relaunch appended to `launches`)."
     (N, p), dth = th.shape, torch.empty_like(th)
-    _run(_features_bwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, dpsi.reshape(N, -1).contiguous(), dth, N, p),
+    relaunch = _run(_features_bwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, dpsi.reshape(N, -1).contiguous(), dth, N, p),
          dict(PP=max(16, 1 << (p - 1).bit_length()), MF=om.shape[0], BR=_FEATURE_ROWS))
+    if launches is not None: launches.append(relaunch)
     return dth
 
 class _FeaturesFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, omega, metric, dtype):
-        th, om, met, psi, c = _features_fwd(theta, omega, metric, dtype)  # (no grad is recorded inside forward)
+        th, om, met, psi, c, _ = _features_fwd(theta, omega, metric, dtype)  # (no grad is recorded inside forward)
         ctx.save_for_backward(th, om, met, psi); ctx.shape = theta.shape
         ctx.mark_non_differentiable(c)
         return psi.view(*theta.shape[:-1], -1), c
@@ -346,31 +353,34 @@ _BEST: dict = {}  # (autotuner, (L, Dh, m, causal, dtype)) -> the triton.Config 
 def _launch(kernel, tuned, key: tuple, n_blocks_of, BH, *args, **kw):
     """Launch `kernel`. On CUDA with the tiles `tuned` picks for `key`: the first call times its candidates, later calls go
     straight to the compiled kernel with that config (`_run`; the autotuner's per-call work is about 20 µs of host time). Under the CPU
-    interpreter (`tuned` None) with 16-wide tiles. `n_blocks_of(BM, BN)` sizes the grid."""
-    if tuned is None: kernel[(n_blocks_of(16, 16), BH)](*args, BM=16, BN=16, **kw); return
+    interpreter (`tuned` None) with 16-wide tiles. `n_blocks_of(BM, BN)` sizes the grid. Returns `_run`'s relaunch, or None
+    on a call that timed the candidates."""
+    if tuned is None: return _run(kernel, (n_blocks_of(16, 16), BH), args, dict(kw, BM=16, BN=16))
     cfg = _BEST.get((tuned, key))
     if cfg is None:
         tuned[lambda meta: (n_blocks_of(meta["BM"], meta["BN"]), BH)](*args, **kw)
         _BEST[(tuned, key)] = tuned.best_config
-    else:
-        _run(kernel, (n_blocks_of(cfg.kwargs["BM"], cfg.kwargs["BN"]), BH), args, {**kw, **cfg.kwargs}, cfg.num_warps, cfg.num_stages)
+        return None
+    return _run(kernel, (n_blocks_of(cfg.kwargs["BM"], cfg.kwargs["BN"]), BH), args, {**kw, **cfg.kwargs}, cfg.num_warps, cfg.num_stages)
 
 def _attention_fwd(q, k, v, psi_q, psi_k, c_k, causal) -> tuple:
-    "Contiguous inputs, O and the log-sum-exp from the forward kernel, and the tile key: (q, k, v, ψ_Q, ψ_K, c_K, O, lse, key)."
+    """Contiguous inputs, O and the log-sum-exp from the forward kernel, the tile key and the launch's relaunch (or None):
+    (q, k, v, ψ_Q, ψ_K, c_K, O, lse, key, relaunch)."""
     B, H, L, DH = q.shape; MF = psi_q.shape[-1]
     same = psi_k is psi_q
     q, k, v, psi_q = (t.contiguous() for t in (q, k, v, psi_q)); psi_k = psi_q if same else psi_k.contiguous()
     c_k = c_k.float().contiguous()
     o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
     key = (L, DH, MF, causal, q.dtype)
-    _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, key, lambda bm, bn: triton.cdiv(L, bm), B * H,
-            q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
-            MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
-    return q, k, v, psi_q, psi_k, c_k, o, lse, key
+    relaunch = _launch(_gak_fwd_kernel, _fwd_tuned if q.is_cuda else None, key, lambda bm, bn: triton.cdiv(L, bm), B * H,
+                       q, k, v, psi_q, psi_k, c_k, o, lse, H, L, 1 / math.sqrt(DH), DH=DH, MF=MF, CAUSAL=causal,
+                       MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
+    return q, k, v, psi_q, psi_k, c_k, o, lse, key, relaunch
 
-def _attention_bwd(q, k, v, psi_q, psi_k, c_k, o, lse, do, key, causal, same: bool, need_dc: bool) -> tuple:
+def _attention_bwd(q, k, v, psi_q, psi_k, c_k, o, lse, do, key, causal, same: bool, need_dc: bool, launches: list | None = None) -> tuple:
     """dQ, dK, dV and float32 dψ_Q, dψ_K, dc_K (B, L, ·) from the two backward kernels (query side first: it writes δ).
-    With `same` (ψ_Q is ψ_K) dψ_Q is the whole dψ and dψ_K is None; without `need_dc`, dc_K is None."""
+    With `same` (ψ_Q is ψ_K) dψ_Q is the whole dψ and dψ_K is None; without `need_dc`, dc_K is None. The two relaunches
+    (None on a call that timed candidates) are appended to `launches`."""
     B, H, L, DH = q.shape; MF = psi_q.shape[-1]
     do, cuda = do.contiguous(), q.is_cuda
     # one dψ buffer when ψ_Q is ψ_K, except on a call that still times tile candidates (the autotuner zeroes its buffers)
@@ -380,10 +390,11 @@ def _attention_bwd(q, k, v, psi_q, psi_k, c_k, o, lse, do, key, causal, same: bo
     dpq, dpk, dck = _feature_grads(B, L, MF, q.device, shared, need_dc)  # summed over heads by the kernels' atomics
     scale, kw = 1 / math.sqrt(DH), dict(DH=DH, MF=MF, CAUSAL=causal, MASK=_needs_mask(L, causal), DOT=_dot_mode(q))
     args = (q, k, v, psi_q, psi_k, c_k, do, lse, delta)
-    _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, key, lambda bm, bn: triton.cdiv(L, bm), B * H,
-            *args, dq, dpq, o, H, L, scale, **kw)
-    _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, key, lambda bm, bn: triton.cdiv(L, bn), B * H,
-            *args, dk, dv, dpk, dck, H, L, scale, NEED_DC=need_dc, **kw)
+    run_q = _launch(_gak_bwd_q_kernel, _bwd_q_tuned if cuda else None, key, lambda bm, bn: triton.cdiv(L, bm), B * H,
+                    *args, dq, dpq, o, H, L, scale, **kw)
+    run_kv = _launch(_gak_bwd_kv_kernel, _bwd_kv_tuned if cuda else None, key, lambda bm, bn: triton.cdiv(L, bn), B * H,
+                     *args, dk, dv, dpk, dck, H, L, scale, NEED_DC=need_dc, **kw)
+    if launches is not None: launches += [run_q, run_kv]
     if same: dpq, dpk = (dpq if shared else dpq + dpk), None
     return dq, dk, dv, dpq, dpk, (dck if need_dc else None)  # c from `gak_features` carries no gradient: no dc sums then
 
@@ -391,7 +402,7 @@ class _GAKFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, psi_q, psi_k, c_k, causal):
         ctx.same, ctx.causal = psi_k is psi_q, causal  # self-attention's one feature tensor: one dψ buffer in backward
-        *saved, ctx.key = _attention_fwd(q, k, v, psi_q, psi_k, c_k, causal)
+        *saved, ctx.key, _ = _attention_fwd(q, k, v, psi_q, psi_k, c_k, causal)
         ctx.save_for_backward(*saved)
         return saved[6]
 
@@ -401,27 +412,76 @@ class _GAKFn(torch.autograd.Function):
         dq, dk, dv, dpq, dpk, dc = _attention_bwd(q, k, v, psi_q, psi_k, c_k, o, lse, do, ctx.key, ctx.causal, ctx.same, ctx.needs_input_grad[5])
         return dq, dk, dv, dpq.to(psi_q.dtype), None if dpk is None else dpk.to(psi_k.dtype), dc, None
 
+_PLANS: dict = {}  # `_GAKThetaFn` forward: call signature -> (features relaunch, attention relaunch, tile key)
+_BWD_PLANS: dict = {}  # `_GAKThetaFn` backward: call signature -> (query-side, key-side, feature-backward relaunches)
+
+def _plan_key(q, k, v, theta, omega, metric, causal):
+    """What the forward's two launches depend on (shapes, dtypes, device, causal), or None where a call takes the full path:
+    an input not contiguous or not 16-byte aligned, or Ω, Σ not float32 (the full path converts those)."""
+    if omega.dtype != torch.float32 or metric.dtype != torch.float32: return None
+    if not all(t.is_contiguous() and t.data_ptr() % 16 == 0 for t in (q, k, v, theta, omega, metric)): return None
+    return q.shape, q.dtype, q.device, theta.shape, omega.shape, metric.shape, causal
+
+def _planned_forward(plan, q, k, v, theta, omega, metric) -> tuple:
+    """The saved tensors of the forward (q, k, v, ψ, ψ, c, O, lse, θ (N, p), Ω, Σ) from the two launches of an earlier call
+    with the same `_plan_key`: no checks, conversions or tile lookups between them (the call's host latency is what an
+    idle GPU waits for)."""
+    run_features, run_attention, _ = plan
+    B, H, L, _ = q.shape
+    psi = torch.empty(B, L, omega.shape[0], device=q.device, dtype=q.dtype); c = torch.empty(B, L, device=q.device)
+    run_features(theta, omega, metric, psi, c)
+    o = torch.empty_like(q); lse = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
+    run_attention(q, k, v, psi, psi, c, o, lse)
+    return q, k, v, psi, psi, c, o, lse, theta.view(B * L, -1), omega, metric
+
+def _planned_backward(plan, q, k, v, psi, c, o, lse, do, th, om, met) -> tuple:
+    "dQ, dK, dV, dθ (N, p) from the three launches of an earlier backward with the same signature (one shared dψ buffer)."
+    run_q, run_kv, run_features = plan
+    B, H, L, _ = q.shape
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32); dpsi = torch.zeros(psi.shape, device=q.device)
+    args = (q, k, v, psi, psi, c, do, lse, delta)
+    run_q(*args, dq, dpsi, o)
+    run_kv(*args, dk, dv, dpsi, dpsi)  # (dc_K is not summed: its pointer is a placeholder)
+    dth = torch.empty_like(th); run_features(th, om, met, psi, dpsi, dth)
+    return dq, dk, dv, dth
+
 class _GAKThetaFn(torch.autograd.Function):
-    "Features and attention in one Function: two launches back to back forward; backward hands the float32 dψ to the feature kernel."
+    """Features and attention in one Function: two launches back to back forward, three backward (the float32 dψ goes
+    straight to the feature kernel); after the first call with a signature, from its `_PLANS` and `_BWD_PLANS` entries."""
     @staticmethod
     def forward(ctx, q, k, v, theta, omega, metric, causal):
-        th, om, met, psi, c = _features_fwd(theta, omega, metric, q.dtype)
-        psi = psi.view(*theta.shape[:-1], -1)
-        *saved, ctx.key = _attention_fwd(q, k, v, psi, psi, c, causal)
-        ctx.save_for_backward(*saved, th, om, met); ctx.causal, ctx.shape = causal, theta.shape
+        key = _plan_key(q, k, v, theta, omega, metric, causal)
+        plan = _PLANS.get(key) if key is not None else None
+        if plan is not None: saved, ctx.key = _planned_forward(plan, q, k, v, theta, omega, metric), plan[2]
+        else:
+            th, om, met, psi, c, run_features = _features_fwd(theta, omega, metric, q.dtype)
+            psi = psi.view(*theta.shape[:-1], -1)
+            *saved, ctx.key, run_attention = _attention_fwd(q, k, v, psi, psi, c, causal)
+            saved = (*saved, th, om, met)
+            if key is not None and run_attention is not None: _PLANS[key] = (run_features, run_attention, ctx.key)
+        ctx.save_for_backward(*saved); ctx.causal, ctx.shape, ctx.sig = causal, theta.shape, key
         return saved[6]
 
     @staticmethod
     def backward(ctx, do):
         q, k, v, psi, _, c, o, lse, th, om, met = ctx.saved_tensors
-        dq, dk, dv, dpsi, _, _ = _attention_bwd(q, k, v, psi, psi, c, o, lse, do, ctx.key, ctx.causal, True, False)
-        return dq, dk, dv, _features_bwd(th, om, met, psi.view(len(th), -1), dpsi).view(ctx.shape), None, None, None
+        sig = ctx.sig if ctx.sig is not None and do.is_contiguous() and do.data_ptr() % 16 == 0 else None
+        plan = _BWD_PLANS.get(sig) if sig is not None else None
+        if plan is not None: dq, dk, dv, dth = _planned_backward(plan, q, k, v, psi, c, o, lse, do, th, om, met)
+        else:
+            launches = []
+            dq, dk, dv, dpsi, _, _ = _attention_bwd(q, k, v, psi, psi, c, o, lse, do, ctx.key, ctx.causal, True, False, launches)
+            dth = _features_bwd(th, om, met, psi.view(len(th), -1), dpsi, launches)
+            if sig is not None and None not in launches: _BWD_PLANS[sig] = tuple(launches)
+        return dq, dk, dv, dth.view(ctx.shape), None, None, None
 
 # %% ../../nbs/22_kernels_gak.ipynb
 def _check_qkv(q, k, v):
     if q.ndim != 4: raise ConfigError(f"q must be (batch, heads, length, head_dim); got shape {tuple(q.shape)}")
     if k.shape != q.shape or v.shape != q.shape: raise ConfigError(f"q, k, v must share one shape (self-attention); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     if len({t.dtype for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
+    if len({t.device for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v must be on one device; got {q.device}, {k.device}, {v.device}")
 
 def _triton_sizes_ok(DH: int, MF: int) -> bool: return all(16 <= n <= 256 and not n & (n - 1) for n in (DH, MF))
 
@@ -478,7 +538,7 @@ def gak_self_attention(q: torch.Tensor,  # (B, H, L, Dh) queries
     if theta.ndim != 3 or theta.shape[:2] != (q.shape[0], q.shape[2]):
         raise ConfigError(f"theta must be (batch, length, p) = ({q.shape[0]}, {q.shape[2]}, p); got {tuple(theta.shape)}")
     if (_gak_backend(backend, q.device, q.shape[-1], omega.shape[0]) == "triton" and _features_on_triton(theta, omega, metric)
-            and theta.device == q.device):
+            and theta.device == omega.device == metric.device == q.device):
         return _GAKThetaFn.apply(q, k, v, theta, omega, metric, causal)
     psi, c = gak_features(theta, omega, metric, q.dtype)
     return gak_attention(q, k, v, psi, psi, c, causal, backend)
