@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from neuralblitz_lab.core import ConfigError
+from neuralblitz_lab.kernels import gak as G
 from neuralblitz_lab.kernels.gak import (GAKAttention, contraction_ratio, draw_omega, gak_attention, gak_attention_ref,
-                                         gak_features, gaussian_kernel_exact)
+                                         gak_features, gak_self_attention, gaussian_kernel_exact)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -88,6 +89,29 @@ def test_module_with_zero_metric_is_plain_attention(device):
     q, k, v = att.qkv(x).view(2, 13, 3, 2, 16).permute(2, 0, 3, 1, 4)
     plain = att.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(2, 13, 32))
     torch.testing.assert_close(att(x), plain, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_repeated_calls_launch_from_plans(device):
+    """A training loop's later calls launch from the cached plans (`_PLANS`, `_BWD_PLANS`) and give what the full path gives;
+    a new length gets its own plan; the torch backend agrees with both."""
+    _need_triton(device)
+    g = torch.Generator().manual_seed(8)
+    G._PLANS.clear(); G._BWD_PLANS.clear()
+    for L in (40, 24):
+        q, k, v = (torch.randn(2, 2, L, 16, generator=g).to(device).requires_grad_() for _ in range(3))
+        th = (0.5 * torch.randn(2, L, 4, generator=g)).to(device).requires_grad_()
+        om, met = draw_omega(torch.ones(4), 16, g).to(device), torch.ones(4, device=device)
+        w = torch.randn(2, 2, L, 16, generator=g).to(device)
+        runs = []
+        for backend in ("triton",) * 3 + ("torch",):
+            o = gak_self_attention(q, k, v, th, om, met, backend=backend)
+            runs.append((o, torch.autograd.grad((o * w).sum(), (q, k, v, th))))
+        for o, grads in runs[1:]:
+            assert _rel(o, runs[0][0]) < 1e-5
+            assert all(_rel(a, b) < 1e-4 for a, b in zip(grads, runs[0][1]))
+        assert torch.equal(runs[1][0], runs[2][0])  # planned and full-path forward: the same launches
+    assert len(G._PLANS) == 2 and len(G._BWD_PLANS) == 2
 
 
 def test_contraction_ratio_lemma_4_1_does_not_hold_in_general():
