@@ -1,18 +1,23 @@
 """Each GAK kernel's tile candidates timed inside the benchmark's whole call (H100; the bench/kernels.py gak shape):
 
-    python bench/gak_tiles_in_situ.py
+    python bench/gak_tiles_in_situ.py [--extra] [--rounds 3]
 
 The autotuner times candidates kernel by kernel, back to back; close candidates then swap places from process to process.
 Here each candidate of one kernel (the others at their picked tiles) is set as the pick and the whole fwd+bwd call of
-`bench/kernels.py` (`gak_self_attention`, synchronized per call) is timed: medians of 10 calls, in `--rounds` interleaved
-rounds. Last stdout line: JSON {kernel: {config: [ms per round]}, picked: ...}.
+`bench/kernels.py` (`gak_self_attention`, synchronized per call) is timed: medians of 20 calls, in `--rounds` interleaved
+rounds; `--extra` adds candidates outside the autotune lists (EXTRA). Last stdout line: JSON {kernel: {config: [ms per round]}, picked: ...}.
 """
 import argparse, json
 import torch
 from _cuda_timing import cuda_median_ms
 from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
+import triton
+EXTRA = {"fwd": [(64, 128, 4, 3), (64, 256, 4, 2), (128, 128, 8, 2), (64, 128, 8, 2), (32, 128, 4, 2)],
+         "bwd_q": [(64, 64, 4, 2), (64, 128, 4, 2), (64, 64, 8, 3), (128, 64, 8, 2)],
+         "bwd_kv": [(64, 64, 4, 2), (64, 32, 4, 3), (64, 64, 8, 3), (64, 128, 8, 2), (128, 64, 8, 3)]}  # (BM, BN, warps, stages)
 ap = argparse.ArgumentParser(); ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--quick", action="store_true", help="(make bench)")
+ap.add_argument("--extra", action="store_true", help="also time the EXTRA candidates (not in the autotune lists)")
 a = ap.parse_args()
 if not torch.cuda.is_available(): raise SystemExit("gak_tiles_in_situ.py times CUDA kernels: run it on a GPU machine")
 B, H, L, DH, MF, P = SHAPE.values()
@@ -25,11 +30,12 @@ tuners = {"fwd": G._fwd_tuned, "bwd_q": G._bwd_q_tuned, "bwd_kv": G._bwd_kv_tune
 picked = {n: G._BEST[(t, key)] for n, t in tuners.items()}
 res = {"picked": {n: str(c) for n, c in picked.items()}, "ms": {}}
 for name, tuner in tuners.items():
-    times = {str(c): [] for c in tuner.configs}
+    cands = list(tuner.configs) + ([triton.Config({"BM": bm, "BN": bn}, num_warps=w, num_stages=st) for bm, bn, w, st in EXTRA[name]] if a.extra else [])
+    times = {str(c): [] for c in cands}
     for _ in range(a.rounds):
-        for cfg in tuner.configs:
+        for cfg in cands:
             G._BEST[(tuner, key)] = cfg; G._PLANS.clear()
-            times[str(cfg)].append(round(cuda_median_ms(call, 10, 3), 4))
+            times[str(cfg)].append(round(cuda_median_ms(call, 20, 3), 4))
     G._BEST[(tuner, key)] = picked[name]; G._PLANS.clear()
     res["ms"][name] = times
     for c, t in times.items(): print(name, c, t, flush=True)
