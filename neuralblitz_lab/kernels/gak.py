@@ -102,7 +102,7 @@ def _features_bwd(th, om, met, psi, dpsi, launches: list | None = None) -> torch
     "dθ (N, p) from dψ (N, m), any float dtype, by the feature kernel's backward (its relaunch appended to `launches`)."
     (N, p), dth = th.shape, torch.empty_like(th)
     relaunch = _run(_features_bwd_kernel, (triton.cdiv(N, _FEATURE_ROWS),), (th, om, met, psi, dpsi.reshape(N, -1).contiguous(), dth, N, p),
-         dict(PP=max(16, 1 << (p - 1).bit_length()), MF=om.shape[0], BR=_FEATURE_ROWS))
+                    dict(PP=max(16, 1 << (p - 1).bit_length()), MF=om.shape[0], BR=_FEATURE_ROWS))
     if launches is not None: launches.append(relaunch)
     return dth
 
