@@ -242,17 +242,25 @@ def max_pool(h: torch.Tensor, k: int) -> torch.Tensor:
     return F.max_pool2d(h, k)
 
 # %% ../nbs/02_cnn.ipynb
-def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: str, spec: CNNSpec = CNN_SPEC) -> torch.Tensor:
+def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: str, spec: CNNSpec = CNN_SPEC,
+                start: int = 0,  # first layer to run; > 0: x is layer start-1's output in the zoo layout (B, n_models·C, H, W)
+                ) -> torch.Tensor:
     "Logits of a zoo, without vmap: params `(n_models, ...)`, x `(n_models, B, 1, 28, 28)` or shared `(B, 1, 28, 28)` -> `(n_models, B, 10)`."
     act = get_activation(activation); batch = check_params(params, spec)
     if len(batch) != 1: raise ConfigError(f"params have leading dims {batch}; zoo_forward needs exactly one model axis (n_models,)")
-    M = batch[0]; _check_images(x, spec, (4, 5), "(n_models, B, C, H, W) or shared (B, C, H, W)")
-    if x.dim() == 5 and x.shape[0] != M: raise ConfigError(f"x has {x.shape[0]} models on its first axis but params have {M}")
-    B = x.shape[-4]
-    h = x if x.dim() == 4 else x.transpose(0, 1).reshape(B, M * x.shape[2], *x.shape[3:])  # (B, M*C, H, W), model-major channels
+    M = batch[0]
     fmt = torch.channels_last  # NHWC on every device (see above)
-    h = h.contiguous(memory_format=fmt) if h.shape[1] > 1 else h.clone(memory_format=fmt)  # one channel: see above
-    for i, l in enumerate(spec.layers):
+    if start:  # (e.g. `kernels.stem.stem_forward`'s output: the first block done elsewhere)
+        l = spec.layers[start - 1]
+        if x.dim() != 4 or x.shape[1] != M * l.n_out: raise ConfigError(f"start={start}: x must be (B, {M}·{l.n_out}, H, W), layer {l.name}'s output; got {tuple(x.shape)}")
+        B, h = x.shape[0], x.contiguous(memory_format=fmt)
+    else:
+        _check_images(x, spec, (4, 5), "(n_models, B, C, H, W) or shared (B, C, H, W)")
+        if x.dim() == 5 and x.shape[0] != M: raise ConfigError(f"x has {x.shape[0]} models on its first axis but params have {M}")
+        B = x.shape[-4]
+        h = x if x.dim() == 4 else x.transpose(0, 1).reshape(B, M * x.shape[2], *x.shape[3:])  # (B, M*C, H, W), model-major channels
+        h = h.contiguous(memory_format=fmt) if h.shape[1] > 1 else h.clone(memory_format=fmt)  # one channel: see above
+    for i, l in enumerate(spec.layers[start:], start):
         w, b = params[f"{l.name}.weight"], params[f"{l.name}.bias"]
         if l.kind == "conv":
             groups = 1 if (i == 0 and x.dim() == 4) else M  # shared images: every model reads the same C channels

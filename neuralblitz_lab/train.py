@@ -18,16 +18,18 @@ import torch.nn.functional as F
 
 from .core import ConfigError, get_logger, get_profile, resolve_device
 from .cnn import N_PARAMS, cnn_forward, flat_to_params, init_params, init_zoo_params, params_to_flat, zoo_forward
+from .kernels.stem import stem_forward, triton as stem_triton
 from .data import MnistDataset, load_dataset, stack_experiences
 from .zoo import ZooWriter, all_experiences, epoch_bin, merge_scenarios, split_scenarios
 
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config', 'cyclic_lr',
-           'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images', 'active_rows',
-           'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group', 'train_reference',
-           'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first', 'train_groups', 'build_zoo']
+__all__ = ['log', 'FUSED_STEM', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config',
+           'cyclic_lr', 'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images',
+           'zoo_logits', 'active_rows', 'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group',
+           'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first',
+           'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -133,9 +135,20 @@ def gather_images(images: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     x = x.transpose(1, 2).contiguous().view(B, H, W, n, C)  # (B, H, W, n, C): channels last, model-major channels
     return x.permute(3, 0, 4, 1, 2)  # (n, B, C, H, W) view
 
+FUSED_STEM = {"on": True}  # CUDA: the first block as one Triton kernel reading images by index (`kernels.stem`); off for benchmarks
+
+def zoo_logits(params, images: torch.Tensor, idx: torch.Tensor, activation: str) -> torch.Tensor:
+    """`zoo_forward(params, gather_images(images, idx), activation)`: (n, B, 10). On CUDA the first block (conv1 → pool →
+    activation) is `kernels.stem.stem_forward`, one fused kernel that reads each model's images by index (no gathered copy, no
+    24×24 map); on an H100 it was 78 % of a step at 4,096 models (`bench/zoo_stem_share.py`)."""
+    if FUSED_STEM["on"] and idx.is_cuda and stem_triton is not None:
+        h = stem_forward(images, idx, params["conv1.weight"], params["conv1.bias"], activation)
+        return zoo_forward(params, h, activation, start=1)
+    return zoo_forward(params, gather_images(images, idx), activation)
+
 def _model_losses(params, images, labels, idx, valid, activation):
     "Per-model mean cross-entropy (n,) over the valid entries of idx (n, B), and the logits (n, B, 10)."
-    logits = zoo_forward(params, gather_images(images, idx), activation).float()  # (n, B, 10); fp32 even under bf16 autocast
+    logits = zoo_logits(params, images, idx, activation).float()  # (n, B, 10); fp32 even under bf16 autocast
     ce = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="none").view(idx.shape)  # (n, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp(min=1), logits
 
@@ -193,7 +206,7 @@ def evaluate(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torc
     for j in range(0, index.shape[1], chunk):
         idx = index[:, j:j + chunk]  # (n, c)
         valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:, None]  # (n, c)
-        logits = zoo_forward(params, gather_images(images, idx), activation).float()  # (n, c, 10)
+        logits = zoo_logits(params, images, idx, activation).float()  # (n, c, 10)
         y, pred = labels[idx], logits.argmax(-1)
         loss += (F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape) * valid).sum(1)
         correct += ((pred == y) & valid).sum(1)

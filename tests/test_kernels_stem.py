@@ -1,0 +1,48 @@
+"""The zoo CNN's fused stem kernel (conv1 -> max-pool -> activation, by image index): against the reference and inside
+`zoo_forward` (interpreter on CPU, or CUDA)."""
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neuralblitz_lab.cnn import init_zoo_params, zoo_forward
+from neuralblitz_lab.core import ConfigError
+from neuralblitz_lab.kernels.stem import stem_forward, stem_reference
+from neuralblitz_lab.train import gather_images
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _need_triton(device):
+    if device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("the Triton path on CPU needs TRITON_INTERPRET=1 (set by `make test` and the CI command)")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("activation", ["sigmoid", "leakyrelu"])
+def test_stem_inside_zoo_forward_gives_the_same_logits_and_gradients(device, activation):
+    "zoo_forward(start=1) after the fused stem = zoo_forward on gathered images: logits and every parameter's gradient."
+    _need_triton(device)
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(11, 1, 28, 28, generator=g).to(device)
+    idx = torch.randint(0, 11, (4, 3), generator=g).to(device)  # 4 models, 3 images each (432 rows: a partial last block)
+    params = init_zoo_params("kaiming_uniform", 4, 0, device=device)
+    params = {k: (v + 0.05 * torch.randn(v.shape, generator=g).to(device)).requires_grad_() for k, v in params.items()}
+    y = torch.randint(0, 10, (4, 3), generator=g).to(device)
+    outs = []
+    for fused in (True, False):
+        logits = (zoo_forward(params, stem_forward(images, idx, params["conv1.weight"], params["conv1.bias"], activation, backend="triton"), activation, start=1)
+                  if fused else zoo_forward(params, gather_images(images, idx), activation))
+        outs.append((logits, torch.autograd.grad(F.cross_entropy(logits.flatten(0, 1), y.flatten()), list(params.values()))))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(outs[0][1], outs[1][1]): torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_stem_torch_backend_is_the_reference_and_bad_inputs_are_named():
+    g = torch.Generator().manual_seed(4)
+    images, idx = torch.rand(5, 1, 28, 28, generator=g), torch.randint(0, 5, (2, 2), generator=g)
+    w, b = torch.randn(2, 8, 1, 5, 5, generator=g), torch.randn(2, 8, generator=g)
+    assert torch.equal(stem_forward(images, idx, w, b, "tanh", backend="torch"), stem_reference(images, idx, w, b, "tanh"))
+    with pytest.raises(ConfigError, match="images must be"): stem_forward(images[:, 0], idx, w, b, "tanh")
+    with pytest.raises(ConfigError, match="w, b must be"): stem_forward(images, idx, w[:1], b, "tanh")
