@@ -35,7 +35,7 @@ def time_phases(sync) -> dict:
             if count: acc["steps"] += 1; acc["model_steps"] += int((args[5] >= 0).any(1).sum())  # positions: (n, B)
             return out
         setattr(train, name, wrapper)
-    timed("train_step", "train_step_s", count=True); timed("_end_of_epoch", "end_of_epoch_s"); timed("epoch_positions", "epoch_positions_s")
+    timed("train_step", "train_step_s", count=True); timed("_end_of_epoch", "end_of_epoch_s"); timed("batch_positions", "epoch_positions_s")
     return acc
 
 

@@ -77,19 +77,20 @@ def main(argv=None) -> dict:
     group_size = a.group_size or (a.models if cuda else 4)
     workers = 1 if cuda else (a.workers or os.cpu_count())
     ds = load_dataset("small", seed=0)
-    cfg = TrainConfig(max_epochs=a.epochs, epoch_bins=(a.epochs,))
+    order = "hash" if cuda else "seedseq"  # batch orders as a GPU build (seed, full profiles) draws them; both paths use them
+    cfg = TrainConfig(max_epochs=a.epochs, epoch_bins=(a.epochs,), batch_order=order)
     exps = experiences(a.models, a.classes)
     n_seq = a.seq_models or min(a.models, 8)
     images = len(ds.experience_indices(exps[0], "train"))
     if a.warmup:
-        one = TrainConfig(max_epochs=1, epoch_bins=(1,))
+        one = TrainConfig(max_epochs=1, epoch_bins=(1,), batch_order=order)
         run_vectorized(exps, one, a.device, group_size, workers); run_sequential(exps[:1], ds, one, 1, a.device)
     t_vec = run_vectorized(exps, cfg, a.device, group_size, workers)
     t_seq = run_sequential(exps[:n_seq], ds, cfg, a.epochs, a.device)
     seq_rate, vec_rate = n_seq * a.epochs / t_seq, a.models * a.epochs / t_vec
     flops = 3 * forward_flops_per_image() * images * a.models * a.epochs
     out = {"device": torch.cuda.get_device_name(0) if cuda else f"cpu ({os.cpu_count()} cores)", "models": a.models,
-           "epochs": a.epochs, "images_per_model": images, "group_size": group_size, "workers": workers,
+           "epochs": a.epochs, "batch_order": order, "images_per_model": images, "group_size": group_size, "workers": workers,
            "warmup": a.warmup, "sequential_models": n_seq, "sequential_seconds": round(t_seq, 2), "vectorized_seconds": round(t_vec, 2),
            "sequential_models_epochs_per_s": round(seq_rate, 3), "vectorized_models_epochs_per_s": round(vec_rate, 3),
            "ratio": round(vec_rate / seq_rate, 3), "tflops": round(flops / t_vec / 1e12, 5),

@@ -26,10 +26,10 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'FUSED_STEM', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config',
-           'cyclic_lr', 'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'stagnation_update', 'gather_images',
-           'zoo_logits', 'active_rows', 'train_step', 'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group',
-           'train_reference', 'zoo_experiences', 'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first',
-           'train_groups', 'build_zoo']
+           'cyclic_lr', 'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'hashed_epoch_positions',
+           'batch_positions', 'stagnation_update', 'gather_images', 'zoo_logits', 'active_rows', 'train_step',
+           'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group', 'train_reference', 'zoo_experiences',
+           'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first', 'train_groups', 'build_zoo']
 
 # %% ../nbs/03b_train.ipynb
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class TrainConfig:
     margin_pp: float = 0.05  # stagnation margin, percentage points of validation accuracy
     eval_chunk: int = 512  # images per model per forward pass when evaluating
     precision: str = "auto"  # "fp32", or "bf16" autocast for forward/backward (fp32 weights and Adam); auto: bf16 on CUDA (slower on CPU)
+    batch_order: str = "seedseq"  # "seedseq": `epoch_positions`, one seeded randperm per model on the host; "hash": `hashed_epoch_positions`, all models at once on the device
 
     def __post_init__(self):
         if not self.epoch_bins or list(self.epoch_bins) != sorted(set(self.epoch_bins)) or self.epoch_bins[0] < 1:
@@ -55,6 +56,7 @@ class TrainConfig:
             raise ConfigError(f"max_epochs={self.max_epochs} < first bin {self.epoch_bins[0]}: no model would get a checkpoint; raise max_epochs")
         if not 0 < self.base_lr <= self.max_lr: raise ConfigError(f"need 0 < base_lr <= max_lr, got {self.base_lr}, {self.max_lr}")
         if self.precision not in ("auto", "fp32", "bf16"): raise ConfigError(f"precision={self.precision!r} unknown; choose 'auto', 'fp32' or 'bf16'")
+        if self.batch_order not in ("seedseq", "hash"): raise ConfigError(f"batch_order={self.batch_order!r} unknown; choose 'seedseq' or 'hash'")
 
     def autocast(self, device: torch.device):
         "The autocast context of this precision on `device` (bf16 on CUDA under 'auto'; a no-op for fp32)."
@@ -64,7 +66,7 @@ class TrainConfig:
 def train_config(profile) -> TrainConfig:
     "The `TrainConfig` of a profile (its epoch budget and bins; everything else as the report)."
     p = get_profile(profile)
-    return TrainConfig(max_epochs=p.max_epochs, epoch_bins=p.epoch_bins)
+    return TrainConfig(max_epochs=p.max_epochs, epoch_bins=p.epoch_bins, batch_order="hash" if p.name in ("seed", "full") else "seedseq")
 
 # %% ../nbs/03b_train.ipynb
 def cyclic_lr(step, base_lr: float, max_lr: float, step_size_up):
@@ -117,6 +119,32 @@ def epoch_positions(model_seeds: Sequence[int], lengths: torch.Tensor, epoch: in
     for m, (s, n) in enumerate(zip(model_seeds, lengths.tolist())):
         out[m, :n] = torch.randperm(n, generator=torch.Generator().manual_seed(model_epoch_seed(s, epoch)))
     return out
+
+# %% ../nbs/03b_train.ipynb
+_M32 = 0xFFFFFFFF
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    "A 32-bit integer mixer (xorshift-multiply, 0x45d9f3b, twice) on int64 tensors holding values < 2^32."
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    return (x >> 16) ^ x
+
+def hashed_epoch_positions(model_seeds: Sequence[int], lengths: torch.Tensor, epoch: int, device="cpu") -> torch.Tensor:
+    "(n_models, max_len) int64 on `device`: row m is a permutation of 0..lengths[m]-1 keyed by hash(seed_m, epoch, i), padded with -1."
+    s = torch.tensor([int(x) for x in model_seeds], dtype=torch.int64, device=device)  # (non-negative, < 2^63)
+    n = lengths.to(device=device, dtype=torch.int64)
+    h1 = _mix32(_mix32(s & _M32) ^ _mix32(((s >> 32) & _M32) ^ 0x9E3779B9) ^ _mix32(torch.full_like(s, epoch & _M32)))
+    h2 = _mix32(h1 ^ 0x85EBCA6B)
+    i = torch.arange(int(n.max()) if len(n) else 0, device=device)
+    key = (_mix32(h1[:, None] ^ i) << 31) | (_mix32(h2[:, None] ^ (i * 0x27D4EB2F & _M32)) >> 1)  # 63 bits
+    valid = i[None] < n[:, None]
+    order = torch.argsort(torch.where(valid, key, torch.iinfo(torch.int64).max), dim=1, stable=True)
+    return torch.where(valid, order, -1)
+
+def batch_positions(cfg: TrainConfig, model_seeds: Sequence[int], lengths: torch.Tensor, epoch: int, device) -> torch.Tensor:
+    "This epoch's positions of every model, (n, max_len) on `device`, by `cfg.batch_order`."
+    if cfg.batch_order == "hash": return hashed_epoch_positions(model_seeds, lengths, epoch, device)
+    return epoch_positions(model_seeds, lengths.cpu(), epoch).to(device)
 
 # %% ../nbs/03b_train.ipynb
 def stagnation_update(val_acc: torch.Tensor, prev_acc: torch.Tensor, counter: torch.Tensor, epoch: int,
@@ -346,7 +374,7 @@ def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, ste
     active, counter = torch.ones(n, dtype=torch.bool, device=device), torch.zeros(n, dtype=torch.long, device=device)
     prev_val = None
     for epoch in range(1, cfg.max_epochs + 1):
-        pos = epoch_positions(group.seeds, tr_len.cpu(), epoch).to(device)  # (n, L)
+        pos = batch_positions(cfg, group.seeds, tr_len, epoch, device)  # (n, L)
         pos = F.pad(pos, (0, (-pos.shape[1]) % cfg.batch_size), value=-1)  # whole batches: one tuned conv shape
         pos[~active] = -1
         for s in range(int(steps[active].max())):
@@ -369,7 +397,7 @@ def train_reference(experience: Sequence[int], activation: str, init: str, init_
     opt = torch.optim.Adam(params.values(), lr=cfg.base_lr, betas=cfg.betas, eps=cfg.eps)
     sched = torch.optim.lr_scheduler.CyclicLR(opt, cfg.base_lr, cfg.max_lr, step_size_up=cfg.half_cycle_epochs * steps, cycle_momentum=False)
     for epoch in range(1, epochs + 1):
-        order = idx[epoch_positions([seed], torch.tensor([n]), epoch)[0].to(device)]  # (n,) images in this epoch's order
+        order = idx[batch_positions(cfg, [seed], torch.tensor([n]), epoch, device)[0]]  # (n,) images in this epoch's order
         for batch in order.split(cfg.batch_size):
             opt.zero_grad()
             F.cross_entropy(cnn_forward(params, images[batch], activation), labels[batch]).backward()
@@ -415,11 +443,18 @@ CPU_GROUP_SIZE = 4  # models per group on CPU (see bench/zoo_throughput.py)
 GPU_GROUP_SIZE = 1024  # on CUDA: models per shard (a killed build loses at most the shards of the pass in flight)
 GPU_STACK_MODELS = 8192  # on CUDA: shards of one activation trained in one pass, up to this many models (see below)
 
+def _train_fields(cfg: TrainConfig) -> dict:
+    "`asdict(cfg)` without `batch_order` at its default (zoos started before that field existed resume)."
+    from dataclasses import asdict
+    d = asdict(cfg)
+    if d["batch_order"] == "seedseq": del d["batch_order"]
+    return d
+
 def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: MnistDataset) -> dict:
     "What determines a zoo's weights (a restart with other values is refused by the writer)."
     from dataclasses import asdict
     return {"profile": prof.name, "seed": seed, "group_size": group_size, "experiences": prof.zoo_experiences,
-            "activations": list(prof.zoo_activations), "inits": list(prof.zoo_inits), "train": asdict(cfg),
+            "activations": list(prof.zoo_activations), "inits": list(prof.zoo_inits), "train": _train_fields(cfg),
             "data_source": dataset.source, "data_fingerprint": dataset.fingerprint}
 
 _DATASETS: dict = {}  # per process: (profile, mnist_dir, seed) -> MnistDataset, so a worker loads the data once
