@@ -290,13 +290,17 @@ def load_dataset(profile: str | Profile = "small", mnist_dir: str | Path | None 
 
 # %% ../nbs/01_data.ipynb
 def _membership(experiences: Sequence[Iterable[int]]) -> torch.Tensor:
-    "(n_models, 10) bool: which digits each experience holds, each one checked with `check_classes`."
+    """(n_models, 10) bool: which digits each experience holds, each one checked with `check_classes` (once per distinct
+    hashable experience: a GPU zoo group repeats a few dozen class sets over thousands of models)."""
     if len(experiences) == 0: raise DataError("experiences is empty; pass a list of class subsets, e.g. [(0, 1), (2, 3, 4)]")
     member = torch.zeros(len(experiences), len(MNIST_CLASSES), dtype=torch.bool)
-    rows, cols = [], []
+    rows, cols, seen = [], [], {}
     for m, classes in enumerate(experiences):
-        try: cs = check_classes(classes)
-        except DataError as e: raise DataError(f"experiences[{m}]: {e}") from None
+        try: cs = seen[classes]
+        except (KeyError, TypeError):  # (TypeError: an unhashable experience, e.g. a list, is checked every time)
+            try: cs = check_classes(classes)
+            except DataError as e: raise DataError(f"experiences[{m}]: {e}") from None
+            if isinstance(classes, tuple): seen[classes] = cs
         rows += [m] * len(cs); cols += cs
     member[torch.tensor(rows), torch.tensor(cols)] = True
     return member

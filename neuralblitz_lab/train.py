@@ -300,9 +300,10 @@ class _Checkpoints:
         if not kept: return
         w = torch.stack([w for _, _, w in kept])
         out = metrics(w, torch.tensor([m for m, _, _ in kept], device=w.device))
+        cols, w = {k: v.tolist() for k, v in out.items()}, w.cpu()  # (one copy each, not one per model: 4,096 models per bin on a GPU)
         for j, (_, row, _) in enumerate(kept):
-            row = {**row, **{k: (v[j].tolist() if k == "confusion" else float(v[j])) for k, v in out.items()}}
-            self.done.append(({k: row[k] for k in _ROW_KEYS}, w[j].cpu()))
+            row = {**row, **{k: v[j] for k, v in cols.items()}}
+            self.done.append(({k: row[k] for k in _ROW_KEYS}, w[j]))
 
     def rows_and_weights(self):
         done = sorted(self.done, key=lambda rw: (rw[0]["model_id"], rw[0]["bin"]))
