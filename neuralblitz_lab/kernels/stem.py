@@ -106,9 +106,9 @@ if triton is not None:
 
     @triton.jit
     def _stem_fwd_kernel(img_ptr, idx_ptr, w_ptr, b_ptr, out_ptr, B, M, ACT: tl.constexpr, BR: tl.constexpr, DOT: tl.constexpr):
-        "act(max over the 2x2 window of patches @ W + b) for BR rows of model program_id(1); stored at out[row, m·8 + c]."
-        m = tl.program_id(1)
-        rows, ok, base = _rows_of(idx_ptr, m, B, tl.program_id(0) * BR, BR)
+        "act(max over the 2x2 window of patches @ W + b) for BR rows of model program_id(0); stored at out[row, m·8 + c]."
+        m = tl.program_id(0)
+        rows, ok, base = _rows_of(idx_ptr, m, B, tl.program_id(1) * BR, BR)
         w, bias = _weights(w_ptr, b_ptr, m)
         z = tl.full((BR, 16), -float("inf"), tl.float32)
         for q in tl.static_range(4):
@@ -155,7 +155,7 @@ class _StemFn(torch.autograd.Function):
         images, idx, w32, b32 = images.contiguous(), idx.contiguous(), w.float().contiguous(), b.float().contiguous()
         out = torch.empty(B, _OUT, _OUT, M * STEM.n_out, device=dev, dtype=dtype)  # NHWC memory of (B, M·8, 12, 12)
         dot = _dot_mode(dtype, dev)
-        _stem_fwd_kernel[(triton.cdiv(B * _OUT * _OUT, _ROWS), M)](images, idx, w32, b32, out, B, M, ACT=act, BR=_ROWS, DOT=dot)
+        _stem_fwd_kernel[(M, triton.cdiv(B * _OUT * _OUT, _ROWS))](images, idx, w32, b32, out, B, M, ACT=act, BR=_ROWS, DOT=dot)
         ctx.save_for_backward(images, idx, w32, b32); ctx.act, ctx.dot, ctx.wdtype = act, dot, w.dtype
         return out.permute(0, 3, 1, 2)
 
@@ -178,6 +178,8 @@ def stem_forward(images: torch.Tensor,  # (N, 1, 28, 28) the shared images (floa
     "`stem_reference` as one fused Triton kernel on CUDA (forward and backward to w, b); never forms the 24×24 conv map."
     _check_stem(images, idx, w, b)
     if activation not in _ACT_CODES: get_activation(activation)  # (raises, naming the choices)
+    if idx.shape[1] * _OUT * _OUT > 65535 * _ROWS:  # (a grid's second axis holds at most 65,535 row blocks)
+        raise ConfigError(f"batch={idx.shape[1]} images per model is more than one launch takes (29,127); split the batch")
     if resolve_backend(backend, images.device) == "torch": return stem_reference(images, idx, w, b, activation)
     auto = torch.is_autocast_enabled(images.device.type)
     dtype = torch.get_autocast_dtype(images.device.type) if auto else torch.float32
