@@ -285,7 +285,6 @@ if triton is not None:
             tT = ptT * (_dot(v, tl.trans(do), tl.zeros((BN, BM), tl.float32), DOT) - delta[None, :])
             dsT = tT * kc  # dL/dlogits = P (dP - delta)
             dk = _dot(dsT.to(qT.dtype), tl.trans(qT), dk, DOT)
-
             dpk = _dot(tT.to(pqT.dtype), tl.trans(pqT), dpk, DOT)  # dL/dK = dS / (K + 1e-30) = tT: no division
             if NEED_DC: dck += tl.sum(dsT, axis=1)
         tl.store(dk_ptr + qkv_off + offs_n[:, None] * DH + offs_d[None, :], (dk * scale).to(dk_ptr.dtype.element_ty), mask=offs_n[:, None] < L)
@@ -439,7 +438,8 @@ def _planned_backward(plan, q, k, v, psi, c, o, lse, do, th, om, met) -> tuple:
     run_q, run_kv, run_features = plan
     B, H, L, _ = q.shape
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32); dpsi = torch.zeros(psi.shape, device=q.device)
+    delta = torch.empty(B, H, L, device=q.device, dtype=torch.float32)
+    dpsi, _, _ = _feature_grads(B, L, psi.shape[-1], q.device, shared=True, need_dc=False)
     args = (q, k, v, psi, psi, c, do, lse, delta)
     run_q(*args, dq, dpsi, o)
     run_kv(*args, dk, dv, dpsi, dpsi)  # (dc_K is not summed: its pointer is a placeholder)
@@ -466,7 +466,8 @@ class _GAKThetaFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do):
         q, k, v, psi, _, c, o, lse, th, om, met = ctx.saved_tensors
-        sig = ctx.sig if ctx.sig is not None and do.is_contiguous() and do.data_ptr() % 16 == 0 else None
+        do = do.contiguous()  # (the full path's copy, made before the plan lookup: a head-split output's gradient is strided)
+        sig = ctx.sig if ctx.sig is not None and do.data_ptr() % 16 == 0 else None
         plan = _BWD_PLANS.get(sig) if sig is not None else None
         if plan is not None: dq, dk, dv, dth = _planned_backward(plan, q, k, v, psi, c, o, lse, do, th, om, met)
         else:
@@ -483,11 +484,13 @@ def _check_qkv(q, k, v):
     if len({t.dtype for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
     if len({t.device for t in (q, k, v)}) != 1: raise ConfigError(f"q, k, v must be on one device; got {q.device}, {k.device}, {v.device}")
 
-def _triton_sizes_ok(DH: int, MF: int) -> bool: return all(16 <= n <= 256 and not n & (n - 1) for n in (DH, MF))
+def _size_ok(n: int) -> bool: return 16 <= n <= 256 and not n & (n - 1)  # a power of 2 in [16, 256]
+
+def _triton_sizes_ok(DH: int, MF: int) -> bool: return _size_ok(DH) and _size_ok(MF)
 
 def _check_triton_sizes(DH: int, MF: int):
     for name, n in (("head_dim", DH), ("n_features", MF)):
-        if n < 16 or n > 256 or n & (n - 1): raise ConfigError(f"{name}={n}: the Triton kernel needs a power of 2 in [16, 256]; use backend='torch'")
+        if not _size_ok(n): raise ConfigError(f"{name}={n}: the Triton kernel needs a power of 2 in [16, 256]; use backend='torch'")
 
 def _gak_backend(backend: str, device, DH: int, MF: int) -> str:
     "resolve_backend, except that 'auto' takes the torch path for sizes the Triton kernel does not take (an explicit 'triton' raises)."
@@ -539,7 +542,9 @@ def gak_self_attention(q: torch.Tensor,  # (B, H, L, Dh) queries
         raise ConfigError(f"theta must be (batch, length, p) = ({q.shape[0]}, {q.shape[2]}, p); got {tuple(theta.shape)}")
     if (_gak_backend(backend, q.device, q.shape[-1], omega.shape[0]) == "triton" and _features_on_triton(theta, omega, metric)
             and theta.device == omega.device == metric.device == q.device):
-        return _GAKThetaFn.apply(q, k, v, theta, omega, metric, causal)
+        # (contiguous q, k, v: the copies the full path makes anyway, made before the plan lookup so that e.g.
+        # `GAKAttention`'s head-split views get a launch plan too)
+        return _GAKThetaFn.apply(*(t.contiguous() for t in (q, k, v)), theta, omega, metric, causal)
     psi, c = gak_features(theta, omega, metric, q.dtype)
     return gak_attention(q, k, v, psi, psi, c, causal, backend)
 
