@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -446,14 +446,12 @@ GPU_STACK_MODELS = 8192  # on CUDA: shards of one activation trained in one pass
 
 def _train_fields(cfg: TrainConfig) -> dict:
     "`asdict(cfg)` without `batch_order` at its default (zoos started before that field existed resume)."
-    from dataclasses import asdict
     d = asdict(cfg)
     if d["batch_order"] == "seedseq": del d["batch_order"]
     return d
 
 def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: MnistDataset) -> dict:
     "What determines a zoo's weights (a restart with other values is refused by the writer)."
-    from dataclasses import asdict
     return {"profile": prof.name, "seed": seed, "group_size": group_size, "experiences": prof.zoo_experiences,
             "activations": list(prof.zoo_activations), "inits": list(prof.zoo_inits), "train": _train_fields(cfg),
             "data_source": dataset.source, "data_fingerprint": dataset.fingerprint}
