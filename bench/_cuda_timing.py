@@ -5,14 +5,7 @@ import torch
 
 def cuda_median_ms(fn, reps: int = 10, warmup: int = 3) -> float:
     "Median milliseconds of `fn()` over `reps` CUDA-event-timed calls after `warmup` untimed ones (each call synchronized)."
-    for _ in range(warmup): fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record(); fn(); b.record(); torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b))
-    return sorted(ts)[len(ts) // 2]
+    return interleaved_median_ms({"fn": fn}, rounds=1, reps=reps, warmup=warmup)["fn"]
 
 
 def cuda_pipelined_ms(fn, n: int = 20, warmup: int = 3) -> float:
