@@ -19,9 +19,10 @@ from torch.autograd.function import once_differentiable
 from .core import ConfigError
 
 # %% auto 0
-__all__ = ['ZOO_LAYERS', 'CNN_SPEC', 'N_PARAMS', 'ACTIVATIONS', 'UNIFORM_BOUND', 'NORMAL_STD', 'BIAS_INIT', 'INITS', 'LayerSpec',
-           'CNNSpec', 'n_params', 'layer_slices', 'check_params', 'params_to_flat', 'flat_to_params', 'get_activation',
-           'cnn_forward', 'max_pool', 'zoo_forward', 'paired_weight', 'get_init', 'init_params', 'init_zoo_params']
+__all__ = ['ZOO_LAYERS', 'CNN_SPEC', 'N_PARAMS', 'ACTIVATIONS', 'CHANNEL_MULTIPLE', 'UNIFORM_BOUND', 'NORMAL_STD', 'BIAS_INIT',
+           'INITS', 'LayerSpec', 'CNNSpec', 'n_params', 'layer_slices', 'check_params', 'params_to_flat',
+           'flat_to_params', 'get_activation', 'cnn_forward', 'max_pool', 'padded_channels', 'zoo_forward',
+           'paired_weight', 'get_init', 'init_params', 'init_zoo_params']
 
 # %% ../nbs/02_cnn.ipynb
 @dataclass(frozen=True)
@@ -242,6 +243,14 @@ def max_pool(h: torch.Tensor, k: int) -> torch.Tensor:
     return F.max_pool2d(h, k)
 
 # %% ../nbs/02_cnn.ipynb
+CHANNEL_MULTIPLE = {"cuda": 8}  # device type -> channels per model the grouped convolutions are zero-padded to (1 if absent)
+
+def padded_channels(n: int, device: torch.device | str) -> int:
+    "n rounded up to the device's `CHANNEL_MULTIPLE`."
+    k = CHANNEL_MULTIPLE.get(torch.device(device).type, 1)
+    return -(-n // k) * k
+
+# %% ../nbs/02_cnn.ipynb
 def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: str, spec: CNNSpec = CNN_SPEC,
                 start: int = 0,  # first layer to run; > 0: x is layer start-1's output in the zoo layout (B, n_models·C, H, W)
                 ) -> torch.Tensor:
@@ -260,18 +269,26 @@ def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: st
         B = x.shape[-4]
         h = x if x.dim() == 4 else x.transpose(0, 1).reshape(B, M * x.shape[2], *x.shape[3:])  # (B, M*C, H, W), model-major channels
         h = h.contiguous(memory_format=fmt) if h.shape[1] > 1 else h.clone(memory_format=fmt)  # one channel: see above
+    n_real = None  # channels per model that are real when h carries zero-padded ones (`padded_channels`)
     for i, l in enumerate(spec.layers[start:], start):
         w, b = params[f"{l.name}.weight"], params[f"{l.name}.bias"]
         if l.kind == "conv":
             groups = 1 if (i == 0 and x.dim() == 4) else M  # shared images: every model reads the same C channels
             if groups == M and _pair_models(l, M, h): w, groups = paired_weight(w), M // 2  # CPU, one input channel: see below
-            w = w.reshape(M * l.n_out, *w.shape[2:]).contiguous(memory_format=fmt)
-            h = F.conv2d(h, w, b.reshape(M * l.n_out), groups=groups)  # (B, M*n_out, H', W')
+            if groups == M:  # zero filters up to the device's channel multiple; zero weights on padded input channels
+                n_in, n_out = h.shape[1] // M, padded_channels(l.n_out, h.device)
+                if (n_in, n_out) != (w.shape[2], l.n_out):
+                    w = F.pad(w, (0, 0, 0, 0, 0, n_in - w.shape[2], 0, n_out - l.n_out)); b = F.pad(b, (0, n_out - l.n_out))
+                n_real = l.n_out if n_out != l.n_out else None
+            w = w.reshape(-1, *w.shape[2:]).contiguous(memory_format=fmt)
+            h = F.conv2d(h, w, b.reshape(-1), groups=groups)  # (B, M*n_out, H', W')
             if l.pool: h = max_pool(h, l.pool)
         else:
-            if h.dim() == 4: h = h.reshape(B, M, -1).transpose(0, 1)  # (M, B, C*H*W): each model's flatten order
+            if h.dim() == 4 and n_real: h = h.unflatten(1, (M, -1))[:, :, :n_real]  # (B, M, C, H, W): the real channels
+            if h.dim() >= 4: h = h.reshape(B, M, -1).transpose(0, 1)  # (M, B, C*H*W): each model's flatten order
             h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # (M, B, n_out)
         if l.act: h = act(h)
+    if h.dim() == 4 and n_real: h = h.unflatten(1, (M, -1))[:, :, :n_real].flatten(1, 2)  # a spec ending on a conv: real channels
     return h
 
 # %% ../nbs/02_cnn.ipynb

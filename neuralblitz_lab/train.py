@@ -278,36 +278,45 @@ _ROW_KEYS = ("model_id", "bin", "epoch", "is_final", "train_acc", "train_loss", 
              "confusion")  # a checkpoint row's columns, in the index's order
 
 class _Checkpoints:
-    "Per model: the finished checkpoints, plus a pending one that a later stop in the same bin may replace."
+    """Per model: the finished checkpoints, plus a pending one that a later stop in the same bin may replace. Weights stay in
+    the blocks `take` copied (one per call) and are indexed once at the end: no per-model tensors, no per-model copies."""
     def __init__(self, group: ModelGroup):
-        self.group, self.done, self.pending = group, [], {}
+        self.group, self.pending = group, {}
+        self.rows, self.where, self.blocks = [], [], []  # done rows; (block, row in block) of each; finished weight blocks
 
     def take(self, params, sel, bin_, epoch, final, val) -> list[tuple]:
         "Snapshot models `sel` (bool (n,)) at `epoch` into `bin_` with this epoch's `val` (acc, loss); return those now kept for good."
-        flat = params.detach()[sel]  # (k, 2464) copy, on the params' device until evaluated
-        kept = []
+        block = params.detach()[sel]  # (k, 2464) copy, on the params' device until evaluated
+        ids, va, vl, kept = self.group.model_ids, val[0].tolist(), val[1].tolist(), []
         for j, m in enumerate(sel.nonzero().flatten().tolist()):
-            row = {"model_id": self.group.model_ids[m], "bin": bin_, "epoch": epoch, "is_final": bool(final[j]),
-                   "val_acc": float(val[0][m]), "val_loss": float(val[1][m])}
+            row = dict.fromkeys(_ROW_KEYS)  # the index's column order; metrics filled in by `finish`
+            row.update(model_id=ids[m], bin=bin_, epoch=epoch, is_final=bool(final[j]), val_acc=va[m], val_loss=vl[m])
             old = self.pending.pop(m, None)
             if old is not None and bin_ == epoch: kept.append(old)  # a new bin reached: the previous bin's stays
-            self.pending[m] = (m, row, flat[j])  # (a stop between bins replaces the bin's checkpoint)
+            self.pending[m] = (m, row, block, j)  # (a stop between bins replaces the bin's checkpoint)
             if final[j]: kept.append(self.pending.pop(m))
         return kept
 
     def finish(self, kept: list[tuple], metrics) -> None:
         "File the `kept` checkpoints as done, with their train/test metrics from `metrics(weights (k, 2464), models (k,))`."
         if not kept: return
-        w = torch.stack([w for _, _, w in kept])
-        out = metrics(w, torch.tensor([m for m, _, _ in kept], device=w.device))
-        cols, w = {k: v.tolist() for k, v in out.items()}, w.cpu()  # (one copy each, not one per model: 4,096 models per bin on a GPU)
-        for j, (_, row, _) in enumerate(kept):
-            row = {**row, **{k: v[j] for k, v in cols.items()}}
-            self.done.append(({k: row[k] for k in _ROW_KEYS}, w[j]))
+        by_block = {}  # kept entries come from at most two `take` blocks (this bin's and the previous one's)
+        for e in kept: by_block.setdefault(id(e[2]), []).append(e)
+        kept = [e for es in by_block.values() for e in es]
+        w = torch.cat([es[0][2][torch.tensor([e[3] for e in es], device=es[0][2].device)] for es in by_block.values()])
+        out = metrics(w, torch.tensor([e[0] for e in kept], device=w.device))
+        cols = {k: v.tolist() for k, v in out.items()}  # (one copy each, not one per model: 4,096 models per bin on a GPU)
+        b = len(self.blocks); self.blocks.append(w.cpu())
+        for j, (_, row, _, _) in enumerate(kept):
+            for k, v in cols.items(): row[k] = v[j]
+            self.rows.append(row); self.where.append((b, j))
 
     def rows_and_weights(self):
-        done = sorted(self.done, key=lambda rw: (rw[0]["model_id"], rw[0]["bin"]))
-        return [r for r, _ in done], torch.stack([w for _, w in done])
+        "Done rows sorted by (model id, bin) and their weights (k, 2464)."
+        order = sorted(range(len(self.rows)), key=lambda i: (self.rows[i]["model_id"], self.rows[i]["bin"]))
+        start = np.cumsum([0] + [len(b) for b in self.blocks])
+        pos = torch.tensor([int(start[self.where[i][0]]) + self.where[i][1] for i in order], dtype=torch.long)
+        return [self.rows[i] for i in order], torch.cat(self.blocks)[pos]
 
 # %% ../nbs/03b_train.ipynb
 def _end_of_epoch(params, group, ckpt, splits, tensors, cfg, epoch, active, counter, prev_val):
