@@ -1,4 +1,11 @@
-"""Scratch probe: cuDNN grouped conv2 (8->6 per model, 5x5 on 12x12) vs the same with output channels padded to 8."""
+"""cuDNN grouped conv2 (8 -> 6 channels per model, 5x5 on 12x12; 4,096 models x 64 images, bf16, channels-last) against the same
+convolution with its output channels zero-padded to 8 per model (what `cnn.zoo_forward` does on CUDA).
+
+    python bench/conv_pad_probe.py    (CUDA only)
+
+Prints the largest difference of the real channels (0.0 on an H100) and the median milliseconds of forward + backward
+(fb6, fb8) and forward only (f6, f8). H100, 2026-11-24: fb6 9.42, fb8 8.44, f6 2.69, f8 1.79.
+"""
 import torch, torch.nn.functional as F, json, sys
 sys.path.insert(0, "bench")
 from _cuda_timing import interleaved_median_ms
