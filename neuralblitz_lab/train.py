@@ -300,7 +300,7 @@ class _Checkpoints:
     def finish(self, kept: list[tuple], metrics) -> None:
         "File the `kept` checkpoints as done, with their train/test metrics from `metrics(weights (k, 2464), models (k,))`."
         if not kept: return
-        by_block = {}  # kept entries come from at most two `take` blocks (this bin's and the previous one's)
+        by_block = {}  # kept entries come from this call's `take` block and earlier ones (checkpoints pending since then)
         for e in kept: by_block.setdefault(id(e[2]), []).append(e)
         kept = [e for es in by_block.values() for e in es]
         w = torch.cat([es[0][2][torch.tensor([e[3] for e in es], device=es[0][2].device)] for es in by_block.values()])
