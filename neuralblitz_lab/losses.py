@@ -175,17 +175,28 @@ def fisher_distance(pred: torch.Tensor, target: torch.Tensor, images: torch.Tens
     return torch.stack(out).mean()
 
 # %% ../nbs/07_losses.ipynb
-def logit_distillation(pred: torch.Tensor, target: torch.Tensor, images: torch.Tensor, activation: str | Sequence[str],
-                       temperature: float = 1.0) -> torch.Tensor:
-    "Mean over models and images of KL(softmax(f_target/T) ‖ softmax(f_pred/T)), T = temperature (Hinton et al. 2015)."
+def logit_distillation(pred: torch.Tensor, target: torch.Tensor | None, images: torch.Tensor, activation: str | Sequence[str],
+                       temperature: float = 1.0, target_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over models and images of KL(softmax(f_target/T) ‖ softmax(f_pred/T)), T = temperature (Hinton et al. 2015).
+    `images`: (n, 1, 28, 28) shared, or (B, n, 1, 28, 28) per model; `target_logits` (B, n, 10): the target's logits on them."""
     from neuralblitz_lab.cnn import zoo_forward
-    pred, target = _pair(pred, target)
+    pred = pred[None] if pred.dim() == 1 else pred
+    if target is not None: pred, target = _pair(pred, target)
+    elif target_logits is None: raise ConfigError("logit_distillation needs the target weights or its precomputed target_logits")
+    if images.dim() == 5 and images.shape[0] != len(pred):
+        raise DataError(f"per-model images have {images.shape[0]} models on their first axis but pred has {len(pred)}; pass (B, n, 1, 28, 28) or shared (n, 1, 28, 28)")
+    n_img = images.shape[-4]
+    if target_logits is not None and tuple(target_logits.shape[:2]) != (len(pred), n_img):
+        raise DataError(f"target_logits has shape {tuple(target_logits.shape)}; expected ({len(pred)}, {n_img}, 10), one row of logits per model and image")
     acts = np.array([activation] * len(pred) if isinstance(activation, str) else list(activation))
     total = pred.new_zeros(())
     for a in sorted(set(acts)):
         m = torch.as_tensor(acts == a, device=pred.device)
-        lp = torch.log_softmax(zoo_forward(flat_to_params(pred[m]), images, a).float() / temperature, -1)  # (b, n, 10)
-        with torch.no_grad(): lt = torch.log_softmax(zoo_forward(flat_to_params(target[m]), images, a).float() / temperature, -1)
+        x = images[m] if images.dim() == 5 else images
+        lp = torch.log_softmax(zoo_forward(flat_to_params(pred[m]), x, a).float() / temperature, -1)  # (b, n, 10)
+        with torch.no_grad():
+            lt = target_logits[m] if target_logits is not None else zoo_forward(flat_to_params(target[m]), x, a)
+            lt = torch.log_softmax(lt.float() / temperature, -1)
         total = total + (lt.exp() * (lt - lp)).sum(-1).mean() * m.sum() / len(pred)
     return total
 
@@ -336,6 +347,8 @@ class LossContext:
     z_x1: list | None = None
     z_x2: list | None = None
     images: torch.Tensor | None = None  # (n, 1, 28, 28) for the functional losses
+    model_images: torch.Tensor | None = None  # (B, n, 1, 28, 28): each model's own images (distill reads these when set)
+    target_logits: torch.Tensor | None = None  # (B, n, 10): the targets' logits on model_images, precomputed (distill)
     activation: list | None = None  # (B,) activation names
     fisher: torch.Tensor | None = None  # (B, n_params) or (n_params,) diagonal Fisher of the targets
 
@@ -345,6 +358,12 @@ class LossEntry:
     needs: tuple[str, ...] = ()
     differentiable: bool = True
     doc: str = ""
+
+def _distill_images(c: LossContext) -> torch.Tensor:
+    "The images `distill` compares on: each model's own (`model_images`) when set, else the shared `images`."
+    if c.model_images is not None: return c.model_images
+    if c.images is None: raise ConfigError("loss 'distill' needs LossContext field 'images' (shared) or 'model_images' (per model); set one or drop the loss")
+    return c.images
 
 LOSSES: dict[str, LossEntry] = {
     "mse": LossEntry(lambda c: F.mse_loss(c.pred, c.target), doc="plain MSE (report Algorithm 1's L_pred)"),
@@ -367,8 +386,8 @@ LOSSES: dict[str, LossEntry] = {
     "contrastive": LossEntry(lambda c: contrastive_loss(c.neck, c.neck_view), ("neck", "neck_view"), doc="§5.4.2 NT-Xent"),
     "latent": LossEntry(lambda c: latent_consistency_loss(c.z_pred, c.z_target, c.z_x1, c.z_x2), ("z_pred", "z_target", "z_x1", "z_x2"), doc="§4.5.16"),
     "topological": LossEntry(lambda c: topological_loss(c.pred, c.target), doc="§5.4.3 SW of Rips diagrams of neuron clouds"),
-    "distill": LossEntry(lambda c: logit_distillation(c.pred_raw, c.target_raw, c.images, c.activation),
-                         ("pred_raw", "target_raw", "images", "activation"), doc="lab addition: KL of the CNNs' predictions"),
+    "distill": LossEntry(lambda c: logit_distillation(c.pred_raw, c.target_raw, _distill_images(c), c.activation, target_logits=c.target_logits),
+                         ("pred_raw", "target_raw", "activation"), doc="lab addition: KL of the CNNs' predictions (on model_images, else images)"),
     "ewc": LossEntry(lambda c: ewc_penalty(c.pred_raw, c.target_raw, c.fisher), ("pred_raw", "target_raw", "fisher"), doc="§5.4.4"),
     "bottleneck": LossEntry(lambda c: bottleneck_loss(c.pred, c.target), differentiable=False, doc="§4.5.15 (diagnostic)"),
     "multiparameter_l2": LossEntry(lambda c: multiparameter_l2(c.pred, c.target), differentiable=False, doc="§4.5.17 (diagnostic)"),

@@ -20,7 +20,7 @@ import torch
 from .core import (ConfigError, DataError, StorageError, get_logger, init_wandb, load_safetensors,
                                   project_paths, resolve_device, save_json, save_safetensors, seed_everything)
 from .cnn import N_PARAMS, flat_to_params, layer_slices, init_params, params_to_flat
-from .data import MnistDataset, stack_experiences
+from .data import MnistDataset, sample_batch_indices, stack_experiences
 from .losses import LOSSES, LossContext, diagonal_fisher, parse_loss_weights, rips_diagrams, total_loss, neuron_cloud
 from .tokens import LayerwiseNormalizer, permute_hidden, random_hidden_permutations
 from .train import evaluate
@@ -30,8 +30,9 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'TRAIN_PROFILES', 'Triplets', 'zoo_triplets', 'merged_accuracy', 'MergeTrainConfig', 'merge_train_config',
-           'model_config', 'predict', 'train_merge', 'default_checkpoint', 'load_merge_model', 'transformer_ae_merge',
-           'register_transformer_ae', 'run_merge_training', 'add_merge_train_cli', 'cmd_merge_train']
+           'model_config', 'union_image_pool', 'predict', 'train_merge', 'default_checkpoint', 'load_merge_model',
+           'transformer_ae_merge', 'register_transformer_ae', 'run_merge_training', 'add_merge_train_cli',
+           'cmd_merge_train']
 
 # %% ../nbs/09_merge_train.ipynb
 @dataclass
@@ -109,7 +110,8 @@ class MergeTrainConfig:
     grad_clip: float = 1.0  # gradient-norm clip (Algorithm 1)
     swap_prob: float = 0.5  # chance of presenting a triplet with its parents swapped
     permute_prob: float = 0.0  # chance of applying one random hidden-neuron permutation to a whole triplet
-    n_images: int = 8  # images per batch for the functional losses (Jacobian, Fisher, EWC)
+    n_images: int = 8  # images per batch (per triplet for distill_images="union") for the functional losses
+    distill_images: str = "union"  # distill on each triplet's own union-class train images ("union") or on one batch of all classes ("all")
     val_every: int = 1  # epochs between validation passes
     seed: int = 0
     device: str = "auto"
@@ -117,8 +119,8 @@ class MergeTrainConfig:
 
 TRAIN_PROFILES: dict[str, MergeTrainConfig] = {
     "tiny": MergeTrainConfig(model="tiny", epochs=2, batch_size=8),
-    "small": MergeTrainConfig(model_overrides=(("d_model", 128), ("d_ff", 256), ("neck", 256)), loss="lwln_mse=0.03,distill=1",
-                              epochs=120, batch_size=64, lr=2e-3, n_images=128, val_every=5),
+    "small": MergeTrainConfig(loss="lwln_mse=0.03,distill=1", distill_images="union", epochs=20, batch_size=32, lr=2e-3, n_images=16,
+                              val_every=2),
     "seed": MergeTrainConfig(model="seed", epochs=800, batch_size=36, lr=1e-4),
 }
 
@@ -129,6 +131,7 @@ def merge_train_config(profile: str, **overrides) -> MergeTrainConfig:
     parse_loss_weights(cfg.loss)
     if cfg.epochs < 1 or cfg.batch_size < 2: raise ConfigError(f"epochs={cfg.epochs} and batch_size={cfg.batch_size} must be >= 1 and >= 2")
     if not (0 <= cfg.swap_prob <= 1 and 0 <= cfg.permute_prob <= 1): raise ConfigError("swap_prob and permute_prob must be in [0, 1]")
+    if cfg.distill_images not in ("union", "all"): raise ConfigError(f"distill_images={cfg.distill_images!r} unknown; choose 'union' or 'all'")
     return cfg
 
 def model_config(cfg: MergeTrainConfig) -> TAEConfig:
@@ -152,7 +155,9 @@ def _latents(model: TransformerAE, w: torch.Tensor) -> list[torch.Tensor]:
     tok = model.tokenizer.tokenize(w)
     return [model.enc_1(tok)[0].mean(1), model.enc_2(tok)[0].mean(1)]
 
-def _batch_context(model, norm: LayerwiseNormalizer, z1, z2, zt, res, weights: dict, acts: list, data, g, fisher_fn, n_images: int = 8) -> LossContext:
+def _batch_context(model, norm: LayerwiseNormalizer, z1, z2, zt, res, weights: dict, acts: list, data, g, fisher_fn, n_images: int = 8,
+                   image_idx: torch.Tensor | None = None,  # (B, n) each triplet's own images for distill (indices into data.images)
+                   ) -> LossContext:
     names = {k for k in weights}
     need = set().union(*(LOSSES[k].needs for k in names))
     ctx = LossContext(pred=res["out"].float(), target=zt, neck=res["neck"].float(), activation=acts,
@@ -166,11 +171,18 @@ def _batch_context(model, norm: LayerwiseNormalizer, z1, z2, zt, res, weights: d
     if "z_pred" in need:
         ctx.z_pred, ctx.z_target = _latents(model, ctx.pred), [z.detach() for z in _latents(model, zt)]
         ctx.z_x1, ctx.z_x2 = _latents(model, z1), _latents(model, z2)
-    if "images" in need and data is not None:
+    if image_idx is not None and "distill" in names: ctx.model_images = data.images[image_idx].to(z1.device)
+    if ("images" in need or ("distill" in names and ctx.model_images is None)) and data is not None:
         tr = data.split_indices("train")
         ctx.images = data.images[tr[torch.randint(len(tr), (n_images,), generator=g)]].to(z1.device)
     if "fisher" in need: ctx.fisher = fisher_fn(ctx.target_raw, acts)
     return ctx
+
+def union_image_pool(meta: pd.DataFrame, data: MnistDataset, split: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "(index matrix (U, L), lengths (U,)) of the `split` images of each distinct union in `meta.union`, and each row's pool row (T,)."
+    unions = sorted(set(meta.union)); at = {u: i for i, u in enumerate(unions)}
+    idx, lengths = stack_experiences(data, unions, split)
+    return idx, lengths, torch.tensor([at[u] for u in meta.union])
 
 # %% ../nbs/09_merge_train.ipynb
 def _lr_at(step: int, total: int, peak: float) -> float:
@@ -264,6 +276,7 @@ def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: 
     start, history, best = _resume(out_dir, cfg, mcfg, model, opt) if resume else (0, [], -math.inf)
     train_w = weights | {"mse": weights.get("mse", 0.0)}  # always log the plain MSE
     fisher_fn = _fisher_fn(data, cfg.n_images, device) if "ewc" in weights else None
+    pool = union_image_pool(train.meta, data) if data is not None and "distill" in weights and cfg.distill_images == "union" else None
     union_val = merged_accuracy(val.wt, val.meta, data, "val", device) if data is not None else None
     n, bs = len(train), cfg.batch_size
     steps_per_epoch, total = max(1, n // bs), cfg.epochs * max(1, n // bs)
@@ -281,7 +294,9 @@ def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: 
             z1, z2, zt = (norm.transform(w).to(device) for w in (w1, w2, wt))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 res = model(z1, z2)
-            ctx = _batch_context(model, norm, z1, z2, zt, res, train_w, list(train.meta.activation.iloc[rows.numpy()]), data, g, fisher_fn, cfg.n_images)
+            img_idx = None if pool is None else sample_batch_indices(pool[0][pool[2][rows]], pool[1][pool[2][rows]], cfg.n_images, g)
+            ctx = _batch_context(model, norm, z1, z2, zt, res, train_w, list(train.meta.activation.iloc[rows.numpy()]), data, g, fisher_fn,
+                                 cfg.n_images, img_idx)
             loss, parts = total_loss(ctx, train_w)
             for pg in opt.param_groups: pg["lr"] = _lr_at(epoch * steps_per_epoch + s, total, cfg.lr)
             opt.zero_grad(set_to_none=True); loss.backward()
@@ -382,7 +397,7 @@ def run_merge_training(profile: str = "small", zoo_dir: str | Path | None = None
     return train_merge(train, val, cfg, out, data, resume=resume, progress=progress)
 
 _CLI_FIELDS = ("model", "loss", "epochs", "batch_size", "lr", "weight_decay", "grad_clip", "swap_prob", "permute_prob", "n_images",
-               "val_every", "seed", "device", "wandb_mode")
+               "distill_images", "val_every", "seed", "device", "wandb_mode")
 
 def add_merge_train_cli(merge_subparsers) -> None:
     "Add `train` to the `nblab merge` subparsers."

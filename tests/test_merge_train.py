@@ -74,3 +74,15 @@ def test_experiment_runs_in_tiny(tmp_path):
     s = json.loads((tmp_path / "figures/03_learned_merge/summary.json").read_text())
     assert s["tae_k0_rel"] >= 0 and s["tae_k200_rel"] >= 0 and s["n_triplets"] >= 1  # tiny models are near chance: no ratio bound
     assert (tmp_path / "figures/03_learned_merge/benchmark_table.csv").is_file()
+
+
+def test_distills_on_union_images_by_default(tiny_zoo, tmp_path):
+    "The default distils each triplet on its own union classes' images; 'all' (one shared batch) is another objective."
+    from neuralblitz_lab.merge_train import run_merge_training
+    kw = dict(epochs=1, loss="lwln_mse=0.03,distill=1", n_images=4, wandb_mode="disabled", progress=False)
+    u = run_merge_training("tiny", tiny_zoo, tmp_path / "u", **kw)
+    a = run_merge_training("tiny", tiny_zoo, tmp_path / "a", distill_images="all", **kw)
+    _, meta = load_safetensors(u["checkpoint"])
+    assert json.loads(meta["train_config"])["distill_images"] == "union"
+    du, da = u["history"][0]["train/distill"], a["history"][0]["train/distill"]
+    assert du > 0 and da > 0 and du != da  # same model and seed, other images
