@@ -5,6 +5,7 @@
 # %% ../nbs/03b_train.ipynb 3
 from __future__ import annotations
 
+import atexit
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -499,8 +500,20 @@ def train_groups(groups: list[tuple[str, ModelGroup]], data_args: tuple, cfg: Tr
     stacks = stack_groups(groups, GPU_STACK_MODELS) if str(device).startswith("cuda") else [[kg] for kg in groups]
     tasks = [(st, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for st in stacks]
     if workers == 1: return _advance(map(_run_group, tasks), bar)
-    with torch.multiprocessing.get_context("spawn").Pool(workers) as pool:  # leaving it terminates the workers
-        _advance(pool.imap_unordered(_run_group, tasks), bar)
+    pool = _worker_pool(workers)
+    try: _advance(pool.imap_unordered(_run_group, tasks), bar)
+    except BaseException:  # a failed or interrupted build leaves no worker training in the background
+        _POOLS.pop(workers, None); pool.terminate(); raise
+
+_POOLS: dict = {}  # workers -> the spawn pool this process keeps for its later `train_groups` calls
+
+def _worker_pool(workers: int):
+    """A spawn pool of `workers` single-threaded processes, started on first use and reused by later calls of this process
+    (each worker imports the lab and loads the data once: ≈ 2–3 s on the 2-core CPU); terminated at exit."""
+    if workers not in _POOLS:
+        _POOLS[workers] = pool = torch.multiprocessing.get_context("spawn").Pool(workers)
+        atexit.register(pool.terminate)
+    return _POOLS[workers]
 
 def _advance(results, bar) -> None:
     "Consume lists of (key, n_models) as passes finish, moving the progress bar."

@@ -72,3 +72,27 @@ def test_worker_pool_builds_the_same_zoo(tmp_path):
     diff = (Zoo(one).weights() - Zoo(two).weights()).abs().max().item()
     assert diff < 1e-5, diff
     assert Zoo(one).index["model_id"].tolist() == Zoo(two).index["model_id"].tolist()
+
+
+POOL_SCRIPT = """
+from neuralblitz_lab.train import _POOLS, _worker_pool, plan_groups, plan_zoo, train_config, train_groups
+if __name__ == "__main__":
+    pool = _worker_pool(2)
+    assert _worker_pool(2) is pool, "a second call must reuse the pool"
+    groups = plan_groups(plan_zoo("tiny"), 2)[:2]
+    train_groups(groups, ("tiny", None, 0), train_config("tiny"), "cpu", 2)
+    assert _POOLS[2] is pool, "a finished build keeps the pool for the next one"
+    try: train_groups(groups, ("no-such-profile", None, 0), train_config("tiny"), "cpu", 2)
+    except Exception as e: assert "no-such-profile" in str(e), e
+    else: raise AssertionError("a worker's error must reach the caller")
+    assert 2 not in _POOLS, "a failed build must drop (and terminate) its pool"
+    print("ok")
+"""
+
+
+def test_worker_pool_is_reused_and_dropped_on_failure(tmp_path):
+    "CPU workers start once per process and serve later builds; a failing build terminates them and raises the worker's error."
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
