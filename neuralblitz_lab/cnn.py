@@ -284,12 +284,14 @@ def zoo_forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation: st
             h = F.conv2d(h, w, b.reshape(-1), groups=groups)  # (B, M*n_out, H', W')
             if l.pool: h = max_pool(h, l.pool)
         else:
-            if h.dim() == 4 and n_real: h = h.unflatten(1, (M, -1))[:, :, :n_real]  # (B, M, C, H, W): the real channels
-            if h.dim() >= 4: h = h.reshape(B, M, -1).transpose(0, 1)  # (M, B, C*H*W): each model's flatten order
+            if h.dim() == 4: h = _real_channels(h, M, n_real).reshape(B, M, -1).transpose(0, 1)  # (M, B, C*H*W): each model's flatten order
             h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # (M, B, n_out)
         if l.act: h = act(h)
-    if h.dim() == 4 and n_real: h = h.unflatten(1, (M, -1))[:, :, :n_real].flatten(1, 2)  # a spec ending on a conv: real channels
-    return h
+    return _real_channels(h, M, n_real) if h.dim() == 4 else h  # (a spec ending on a conv)
+
+def _real_channels(h: torch.Tensor, M: int, n_real: int | None) -> torch.Tensor:
+    "Zoo-layout maps (B, M·C, H, W) without their zero-padded channels: each model's first `n_real` (all if None)."
+    return h if not n_real else h.unflatten(1, (M, -1))[:, :, :n_real].flatten(1, 2)
 
 # %% ../nbs/02_cnn.ipynb
 def paired_weight(w: torch.Tensor) -> torch.Tensor:

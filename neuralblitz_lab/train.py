@@ -280,10 +280,11 @@ _ROW_KEYS = ("model_id", "bin", "epoch", "is_final", "train_acc", "train_loss", 
 
 class _Checkpoints:
     """Per model: the finished checkpoints, plus a pending one that a later stop in the same bin may replace. Weights stay in
-    the blocks `take` copied (one per call) and are indexed once at the end: no per-model tensors, no per-model copies."""
+    blocks (one per `finish`, its rows in the order of the rows it files) and are indexed once at the end: no per-model
+    tensors, no per-model copies."""
     def __init__(self, group: ModelGroup):
         self.group, self.pending = group, {}
-        self.rows, self.where, self.blocks = [], [], []  # done rows; (block, row in block) of each; finished weight blocks
+        self.rows, self.blocks = [], []  # done rows; their weights, block by block (row i of `rows` is row i of the blocks)
 
     def take(self, params, sel, bin_, epoch, final, val) -> list[tuple]:
         "Snapshot models `sel` (bool (n,)) at `epoch` into `bin_` with this epoch's `val` (acc, loss); return those now kept for good."
@@ -307,17 +308,15 @@ class _Checkpoints:
         w = torch.cat([es[0][2][torch.tensor([e[3] for e in es], device=es[0][2].device)] for es in by_block.values()])
         out = metrics(w, torch.tensor([e[0] for e in kept], device=w.device))
         cols = {k: v.tolist() for k, v in out.items()}  # (one copy each, not one per model: 4,096 models per bin on a GPU)
-        b = len(self.blocks); self.blocks.append(w.cpu())
+        self.blocks.append(w.cpu())
         for j, (_, row, _, _) in enumerate(kept):
             for k, v in cols.items(): row[k] = v[j]
-            self.rows.append(row); self.where.append((b, j))
+            self.rows.append(row)
 
     def rows_and_weights(self):
         "Done rows sorted by (model id, bin) and their weights (k, 2464)."
         order = sorted(range(len(self.rows)), key=lambda i: (self.rows[i]["model_id"], self.rows[i]["bin"]))
-        start = np.cumsum([0] + [len(b) for b in self.blocks])
-        pos = torch.tensor([int(start[self.where[i][0]]) + self.where[i][1] for i in order], dtype=torch.long)
-        return [self.rows[i] for i in order], torch.cat(self.blocks)[pos]
+        return [self.rows[i] for i in order], torch.cat(self.blocks)[torch.tensor(order, dtype=torch.long)]
 
 # %% ../nbs/03b_train.ipynb
 def _end_of_epoch(params, group, ckpt, splits, tensors, cfg, epoch, active, counter, prev_val):
