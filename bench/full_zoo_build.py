@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from neuralblitz_lab.core import git_commit
-from neuralblitz_lab.train import build_zoo
+from neuralblitz_lab.zoo.train import build_zoo
 
 
 def main(argv=None) -> dict:

@@ -19,9 +19,9 @@ import time
 import pandas as pd
 import torch
 
-import neuralblitz_lab.train as train
+import neuralblitz_lab.zoo.train as train
 from neuralblitz_lab.core import git_commit
-from neuralblitz_lab.train import plan_groups, plan_zoo, stack_groups, train_config, train_stacked
+from neuralblitz_lab.zoo.train import plan_groups, plan_zoo, stack_groups, train_config, train_stacked
 from neuralblitz_lab.data import load_dataset
 
 

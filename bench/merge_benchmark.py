@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     import torch
     if args.threads: torch.set_num_threads(args.threads)
     from neuralblitz_lab.core import git_commit, save_json
-    from neuralblitz_lab.merge_eval import run_benchmark
+    from neuralblitz_lab.merge.benchmark import run_benchmark
     t0 = time.perf_counter()
     summary, files = run_benchmark(args.profile, args.zoo, args.out, None, args.seed,
                                    -1 if args.n_finetune is None else args.n_finetune, args.method_module, progress=False)

@@ -30,7 +30,7 @@ from neuralblitz_lab.core import git_commit
 from torch import nn
 
 from neuralblitz_lab.cnn import CNN_SPEC, N_PARAMS, flat_to_params
-from neuralblitz_lab.spectra import WeightSpectra
+from neuralblitz_lab.spectra.rmt import WeightSpectra
 
 
 class ZooCNN(nn.Module):
@@ -50,7 +50,7 @@ class ZooCNN(nn.Module):
 def zoo_weights(n: int, seed: int) -> tuple[torch.Tensor, str]:
     zoo_dir = Path("data/zoos/small")
     if (zoo_dir / "manifest.json").is_file():
-        from neuralblitz_lab.zoo import Zoo
+        from neuralblitz_lab.zoo.store import Zoo
         w, src = Zoo(zoo_dir, verify=False).weights(), str(zoo_dir)
     else:  # no zoo: kaiming-scaled random CNNs (same shapes)
         w, src = torch.randn(2000, N_PARAMS, generator=torch.Generator().manual_seed(seed)) * 0.2, "random"

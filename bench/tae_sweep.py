@@ -24,8 +24,8 @@ import torch
 from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.data import load_dataset
-from neuralblitz_lab.merge_train import load_merge_model, merged_accuracy, predict, run_merge_training, zoo_triplets
-from neuralblitz_lab.zoo import Zoo
+from neuralblitz_lab.merge.train import load_merge_model, merged_accuracy, predict, run_merge_training, zoo_triplets
+from neuralblitz_lab.zoo.store import Zoo
 
 WIDE = (("d_model", 128), ("d_ff", 256), ("neck", 256))
 MID = (("d_model", 64), ("d_ff", 128), ("neck", 128))

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from neuralblitz_lab.cnn import layer_slices  # noqa: E402
 from neuralblitz_lab.data import load_dataset  # noqa: E402
-from neuralblitz_lab.topology import bottleneck, diagrams, emst_h0, landmark_diagrams, sample_shape  # noqa: E402
-from neuralblitz_lab.topology_zoo import probe_images, weights_topology  # noqa: E402
-from neuralblitz_lab.zoo import Zoo  # noqa: E402
+from neuralblitz_lab.topology.persistence import bottleneck, diagrams, emst_h0, landmark_diagrams, sample_shape  # noqa: E402
+from neuralblitz_lab.topology.zoo import probe_images, weights_topology  # noqa: E402
+from neuralblitz_lab.zoo.store import Zoo  # noqa: E402
 
 
 def replicate(weights: torch.Tensor, n: int, seed: int = 0, rel_noise: float = 0.01) -> torch.Tensor:

@@ -54,7 +54,7 @@ def build(out: Path, nproc: int, a) -> dict:
 
 def compare(a: Path, b: Path) -> dict:
     "Shards, checkpoint rows and weights of two zoos of the same profile."
-    from neuralblitz_lab.zoo import Zoo
+    from neuralblitz_lab.zoo.store import Zoo
     za, zb = Zoo(a, verify=False), Zoo(b, verify=False)
     cols = ["model_id", "bin", "epoch"]
     same_index = za.manifest["shards"] == zb.manifest["shards"] and za.index[cols].equals(zb.index[cols])

@@ -13,7 +13,7 @@ import torch
 from neuralblitz_lab.cnn import init_zoo_params, params_to_flat
 from neuralblitz_lab.core import git_commit
 from neuralblitz_lab.data import load_dataset, stack_experiences
-from neuralblitz_lab.train import StackedAdam, TrainConfig, cyclic_lr, epoch_positions, train_step
+from neuralblitz_lab.zoo.train import StackedAdam, TrainConfig, cyclic_lr, epoch_positions, train_step
 
 
 def setup(n, device):

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from _cuda_timing import cuda_median_ms
 from neuralblitz_lab.cnn import get_activation, init_zoo_params, max_pool, zoo_forward
 from neuralblitz_lab.kernels.stem import stem_forward, stem_reference
-from neuralblitz_lab import train as T
-from neuralblitz_lab.train import gather_images
+from neuralblitz_lab.zoo import train as T
+from neuralblitz_lab.zoo.train import gather_images
 ap = argparse.ArgumentParser(); ap.add_argument("--models", type=int, default=4096); ap.add_argument("--quick", action="store_true", help="(make bench)")
 a = ap.parse_args()
 if not torch.cuda.is_available(): raise SystemExit("zoo_stem_share.py measures CUDA time: run it on a GPU machine")

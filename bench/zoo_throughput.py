@@ -26,7 +26,7 @@ from neuralblitz_lab.core import git_commit
 
 from neuralblitz_lab.cnn import CNN_SPEC
 from neuralblitz_lab.data import load_dataset
-from neuralblitz_lab.train import ModelGroup, TrainConfig, train_groups, train_reference
+from neuralblitz_lab.zoo.train import ModelGroup, TrainConfig, train_groups, train_reference
 
 
 def forward_flops_per_image(spec=CNN_SPEC) -> int:

@@ -75,8 +75,22 @@ def read_settings(root: Path = ROOT) -> dict[str, str]:
 
 # ---------------------------------------------------------------- finding notebooks
 def library_notebooks(root: Path = ROOT) -> list[Path]:
-    "The library notebooks `nbs/[0-9]*.ipynb`, in name order."
-    return sorted((root / "nbs").glob("[0-9]*.ipynb"))
+    "The library notebooks `nbs/[0-9]*.ipynb` and `nbs/<subpackage>/[0-9]*.ipynb` (not experiments), in reading order."
+    nbs = root / "nbs"
+    found = [p for p in nbs.rglob("[0-9]*.ipynb") if p.parent == nbs or p.parent.parent == nbs]
+    found = [p for p in found if p.parent.name != "experiments" and not p.parent.name.startswith(("_", "."))]
+    return sorted(found, key=lambda p: reading_key(p.relative_to(nbs)))
+
+
+def reading_key(rel: Path) -> tuple:
+    "Sort key of a notebook path below nbs/: top-level 0x foundations, then subpackages in name order, then 8x/9x."
+    if len(rel.parts) == 1: return (0 if rel.name < "50" else 2, "", rel.name)
+    return (1, rel.parts[0], rel.name)
+
+
+def library_key(nb_path: Path, root: Path = ROOT) -> str:
+    "A library notebook's path below nbs/ (`zoo/01_train.ipynb`): unique, where stems repeat across folders."
+    return nb_path.relative_to(root / "nbs").as_posix()
 
 
 def experiment_notebooks(root: Path = ROOT) -> list[Path]:
@@ -88,7 +102,7 @@ def module_name(nb_path: Path) -> str:
     "The module a library notebook exports (`#| default_exp`), else its stem without the number prefix."
     for cell in nbformat.read(nb_path, as_version=4).cells:
         m = re.search(r"^#\|\s*default_exp\s+(\S+)", cell.source, re.MULTILINE) if cell.cell_type == "code" else None
-        if m: return m.group(1)
+        if m: return re.sub(r"\.__init__$", "", m.group(1))  # a subpackage's API notebook documents the package
     return re.sub(r"^\d+[_-]", "", nb_path.stem)
 
 
@@ -381,7 +395,7 @@ def build(out: Path, root: Path = ROOT, staging: Path | None = None, workers: in
     settings, kernel = read_settings(root), kernel_name()
     flags = skip_flags(settings)
     libs, exps = library_notebooks(root), experiment_notebooks(root)
-    library_pages = {p.stem: module_name(p) for p in libs}  # notebook stem -> page name (the module)
+    library_pages = {library_key(p, root): module_name(p) for p in libs}  # nbs/-relative path -> page name (the module)
     log(f"{len(libs)} library notebook(s), {len(exps)} experiment(s); kernel {kernel!r}; skipping cells flagged {sorted(flags)}")
     with ThreadPoolExecutor(max_workers=workers) as pool:  # kernels run in parallel; nbdev processing does not
         lib_jobs = [pool.submit(execute_library, p, work, flags, kernel, root) for p in libs]
@@ -389,18 +403,25 @@ def build(out: Path, root: Path = ROOT, staging: Path | None = None, workers: in
         lib_nbs = [process_library(j.result(), work) for j in lib_jobs]  # as each finishes, while others run
         exp_nbs = [j.result() for j in exp_jobs]
     nav_lib, nav_exp, n_figs = [], [], 0
+    sections: dict[str, list] = {}
     for src, nb in zip(libs, lib_nbs):
-        title, n = stage_notebook(nb, staging / "library" / f"{library_pages[src.stem]}.ipynb", settings, library_pages)
-        nav_lib.append({title: f"library/{library_pages[src.stem]}.ipynb"}); n_figs += n
+        page = library_pages[library_key(src, root)]
+        title, n = stage_notebook(nb, staging / "library" / f"{page}.ipynb", settings, library_pages)
+        rel = Path(library_key(src, root))
+        entry = {title: f"library/{page}.ipynb"}; n_figs += n
+        if len(rel.parts) == 1: nav_lib.append(entry)
+        else:
+            if rel.parts[0] not in sections: sections[rel.parts[0]] = []; nav_lib.append({f"{rel.parts[0]}/": sections[rel.parts[0]]})
+            sections[rel.parts[0]].append(entry)
     for src, nb in zip(exps, exp_nbs):
         title, n = stage_notebook(nb, staging / "experiments" / src.name, settings, library_pages)
         nav_exp.append({title: f"experiments/{src.name}"}); n_figs += n
-    pages = {f"nbs/{p.name}": f"library/{library_pages[p.stem]}.ipynb" for p in libs}
+    pages = {f"nbs/{library_key(p, root)}": f"library/{library_pages[library_key(p, root)]}.ipynb" for p in libs}
     pages.update({f"nbs/experiments/{p.name}": f"experiments/{p.name}" for p in exps})
     write_home(root, staging, settings, pages)
     nav_api = write_api_pages(staging, package_modules(settings["lib_name"]))
     copy_plotly_js(staging)
-    log(f"staged {len(nav_lib)} library page(s), {len(nav_exp)} experiment page(s), {len(nav_api)} API page(s), {n_figs} plotly figure(s)")
+    log(f"staged {len(libs)} library page(s), {len(nav_exp)} experiment page(s), {len(nav_api)} API page(s), {n_figs} plotly figure(s)")
     nav = [{"Home": "index.md"}] + [{k: v} for k, v in (("Library", nav_lib), ("Experiments", nav_exp), ("API", nav_api)) if v]
     return mkdocs_build(root / "mkdocs.yml", staging, out, nav)
 

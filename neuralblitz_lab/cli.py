@@ -76,7 +76,7 @@ def _add_zoo(sub) -> None:
 
 def _zoo_summary(index):
     "Per activation x init: models, checkpoints, median final epoch and median final test accuracy (%)."
-    from neuralblitz_lab.zoo_stats import accuracy_table
+    from neuralblitz_lab.zoo.stats import accuracy_table
     t = accuracy_table(index[index.is_final]).rename(columns={"n_models": "models"})
     t = t.merge(index.groupby(["activation", "init"]).size().rename("checkpoints").reset_index(), on=["activation", "init"])
     t["median_test_acc"] = (100 * t["median_test_acc"]).round(2)
@@ -85,18 +85,18 @@ def _zoo_summary(index):
 def cmd_zoo_build(args) -> int:
     "Build the zoo (in this process, as one torchrun rank, or by launching torchrun), print the summary and where it went."
     import os
-    from neuralblitz_lab.distributed import torchrun_env
+    from neuralblitz_lab.zoo.distributed import torchrun_env
     out = args.out or project_paths().zoos / args.profile
     mnist_dir = args.mnist_dir or os.environ.get("NBLAB_MNIST_DIR") or None
     if torchrun_env() is not None: return _zoo_build_rank(args, out, mnist_dir)
     if args.distributed: return _launch_torchrun(args, out)
-    from neuralblitz_lab.train import build_zoo
+    from neuralblitz_lab.zoo.train import build_zoo
     m = build_zoo(out, args.profile, mnist_dir, args.seed, args.device, args.group_size, args.workers, not args.no_progress)
     _print_zoo_summary(m, out)
     return 0
 
 def _print_zoo_summary(m: dict, out) -> None:
-    from neuralblitz_lab.zoo import Zoo
+    from neuralblitz_lab.zoo.store import Zoo
     print(_zoo_summary(Zoo(out, verify=False).index).to_string(index=False))
     ranks = f" x {m['world_size']} ranks ({m['backend']})" if "world_size" in m else ""
     print(f"\n{m['n_models']} models, {m['n_checkpoints']} checkpoints in {m['train_seconds']} s on {m['device']}{ranks}")
@@ -105,7 +105,7 @@ def _print_zoo_summary(m: dict, out) -> None:
 def _zoo_build_rank(args, out, mnist_dir) -> int:
     "One rank of a torchrun job; rank 0 prints the summary."
     from neuralblitz_lab.core import ConfigError
-    from neuralblitz_lab.distributed import build_zoo_distributed
+    from neuralblitz_lab.zoo.distributed import build_zoo_distributed
     if args.workers is not None: raise ConfigError(f"--workers={args.workers} is for a one-process build; under torchrun each rank is one process: drop --workers")
     m = build_zoo_distributed(out, args.profile, mnist_dir, args.seed, args.device, args.group_size, not args.no_progress, args.rank_timeout)
     if m is not None: _print_zoo_summary(m, out)
@@ -132,7 +132,7 @@ def _launch_torchrun(args, out) -> int:
 
 def cmd_zoo_export_csv(args) -> int:
     "Stream the zoo (filtered) to the report's CSV layout and say where it went."
-    from neuralblitz_lab.zoo import Zoo, export_csv
+    from neuralblitz_lab.zoo.store import Zoo, export_csv
     filters = {k: v for k, v in dict(activation=args.activation, init=args.init, bin=args.bin, n_classes=args.n_classes).items() if v}
     path = export_csv(Zoo(args.zoo), args.out, progress=True, final_only=args.final_only, **filters)
     print(f"CSV written to {path}")
@@ -147,10 +147,10 @@ def _add_merge(sub, load: set[str]) -> None:
     merge = sub.add_parser("merge", help="the merging benchmark (eval) and the learned TransformerAE merge (train)")
     msub = merge.add_subparsers(title="merge commands", metavar="MERGE_COMMAND")
     if "eval" in load:
-        from neuralblitz_lab.merge_eval import add_merge_eval_cli
+        from neuralblitz_lab.merge.benchmark import add_merge_eval_cli
         add_merge_eval_cli(msub)
     if "train" in load:
-        from neuralblitz_lab.merge_train import add_merge_train_cli
+        from neuralblitz_lab.merge.train import add_merge_train_cli
         add_merge_train_cli(msub)
     for name in _MERGE_HELP.keys() - load: msub.add_parser(name, help=_MERGE_HELP[name])
 

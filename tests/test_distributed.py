@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from neuralblitz_lab.train import build_zoo
-from neuralblitz_lab.zoo import Zoo
+from neuralblitz_lab.zoo.train import build_zoo
+from neuralblitz_lab.zoo.store import Zoo
 
 BIN = Path(sys.executable).parent
 COLS = ["model_id", "bin", "epoch", "is_final", "test_acc"]

@@ -18,7 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from conftest import ROOT
 
-LIBRARY = sorted((ROOT / "nbs").glob("[0-9]*.ipynb"))
+LIBRARY = sorted(p for p in (ROOT / "nbs").rglob("[0-9]*.ipynb") if p.parent.name != "experiments")
 EXPERIMENTS = sorted(p for p in (ROOT / "nbs" / "experiments").glob("*.ipynb") if not p.name.startswith(("_", ".")))
 FIGURE = ".js-plotly-plot .main-svg"
 
@@ -28,7 +28,7 @@ def _module(nb_path: Path) -> str:
     src = nb_path.read_text(encoding="utf-8")
     m = re.search(r"#\|\s*default_exp\s+([\w.]+)", src)
     assert m, f"{nb_path.name} has no `#| default_exp` cell"
-    return m.group(1)
+    return re.sub(r"\.__init__$", "", m.group(1))  # a subpackage's API notebook documents the package
 
 
 def _title(nb_path: Path) -> str:
@@ -104,7 +104,7 @@ def test_experiment_page(page, server, nb_path):
     assert page.remote == [], f"experiments/{nb_path.stem}.html requested remote resources: {page.remote}"
 
 
-@pytest.mark.parametrize("nb_path", LIBRARY, ids=[p.stem for p in LIBRARY])
+@pytest.mark.parametrize("nb_path", LIBRARY, ids=[p.relative_to(ROOT / "nbs").as_posix() for p in LIBRARY])
 def test_library_page_has_title(page, server, nb_path):
     module = _module(nb_path)
     _open(page, server, f"library/{module}.html")

@@ -10,11 +10,13 @@ NBDEV_EXPORT = Path(sys.executable).parent / "nbdev_export"
 
 
 def _copy_project(project: Path, dest: Path) -> Path:
-    "Copy what nbdev_export reads and writes (settings.ini, nbs/*.ipynb, neuralblitz_lab/) from `project` to `dest`."
+    "Copy what nbdev_export reads and writes (settings.ini, nbs/**/*.ipynb, neuralblitz_lab/) from `project` to `dest`."
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(project / "settings.ini", dest / "settings.ini")
-    (dest / "nbs").mkdir()
-    for nb in (project / "nbs").glob("*.ipynb"): shutil.copy2(nb, dest / "nbs" / nb.name)
+    for nb in (project / "nbs").rglob("*.ipynb"):
+        if ".ipynb_checkpoints" in nb.parts: continue
+        target = dest / "nbs" / nb.relative_to(project / "nbs")
+        target.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(nb, target)
     shutil.copytree(project / "neuralblitz_lab", dest / "neuralblitz_lab", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
@@ -55,7 +57,7 @@ def test_notebooks_are_clean(tmp_path):
     copy = tmp_path / "clean"
     copy.mkdir(); shutil.copy2(ROOT / "settings.ini", copy / "settings.ini")
     shutil.copytree(ROOT / "nbs", copy / "nbs")
-    for folder in ("nbs", "nbs/experiments"):
+    for folder in sorted({p.parent.relative_to(copy).as_posix() for p in (copy / "nbs").rglob("*.ipynb")}):
         subprocess.run([str(NBDEV_EXPORT.with_name("nbdev_clean")), "--fname", folder], cwd=copy, check=True, capture_output=True)
     dirty = [p.relative_to(copy / "nbs").as_posix() for p in sorted((copy / "nbs").rglob("*.ipynb"))
              if p.read_bytes() != (ROOT / "nbs" / p.relative_to(copy / "nbs")).read_bytes()]

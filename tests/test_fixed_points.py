@@ -7,7 +7,7 @@ import torch
 
 from neuralblitz_lab.cnn import init_zoo_params
 from neuralblitz_lab.data import load_dataset
-from neuralblitz_lab.fixed_points import (StageConfig, anderson, basin_estimate, classify_fixed_point, picard, run_stage,
+from neuralblitz_lab.dynamics.fixed_points import (StageConfig, anderson, basin_estimate, classify_fixed_point, picard, run_stage,
                                           spectral_radius, stage_summary, unified_objective)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from neuralblitz_lab.grokking import betti_numbers, fourier_power, h1_summary, key_frequencies, maxmin_landmarks, pair_cloud
+from neuralblitz_lab.dynamics.grokking import betti_numbers, fourier_power, h1_summary, key_frequencies, maxmin_landmarks, pair_cloud
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from neuralblitz_lab.cnn import init_zoo_params, zoo_forward
 from neuralblitz_lab.core import ConfigError
 from neuralblitz_lab.kernels.stem import stem_forward, stem_reference
-from neuralblitz_lab.train import gather_images
+from neuralblitz_lab.zoo.train import gather_images
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -54,7 +54,7 @@ def test_cuda_group_training_with_the_fused_stem_matches_cudnn_and_the_model_alo
     stem (`FUSED_STEM` off) and model 2 trained alone. Not bitwise: the sums run in other orders, and Adam turns noise in
     near-zero gradients into steps of up to lr (here 1e-2); measured on an H100, 7.9e-4 at most after two epochs. A wrong
     gradient moves weights by tenths and costs accuracy."""
-    from neuralblitz_lab import train as T
+    from neuralblitz_lab.zoo import train as T
     from neuralblitz_lab.cnn import params_to_flat
     from neuralblitz_lab.data import load_dataset
     small = load_dataset("small", seed=0)

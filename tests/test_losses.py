@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neuralblitz_lab.cnn import init_params, params_to_flat
-from neuralblitz_lab.losses import COMPOSITE_5_4, LOSSES, LossContext, diagonal_fisher, total_loss
+from neuralblitz_lab.merge.losses import COMPOSITE_5_4, LOSSES, LossContext, diagonal_fisher, total_loss
 
 
 def context() -> LossContext:

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from neuralblitz_lab.data import load_dataset
-from neuralblitz_lab.merge_eval import (CLASSICAL_METHODS, MEMORIZATION_BASELINES, REFERENCE_ROWS, FinetuneConfig,
+from neuralblitz_lab.merge.benchmark import (CLASSICAL_METHODS, MEMORIZATION_BASELINES, REFERENCE_ROWS, FinetuneConfig,
                                         benchmark_summary, evaluate_methods, held_out_pairs, load_merge_store,
                                         register_method, MERGE_METHODS, zoo_triplets)
-from neuralblitz_lab.train import ModelGroup, TrainConfig, train_group
-from neuralblitz_lab.zoo import Zoo, ZooWriter, experience_splits, merge_scenarios, split_scenarios
+from neuralblitz_lab.zoo.train import ModelGroup, TrainConfig, train_group
+from neuralblitz_lab.zoo.store import Zoo, ZooWriter, experience_splits, merge_scenarios, split_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 # with split seed 0: (0, 3) and (2, 4) are held-out test pairs, (0, 2) and (1, 4) validation pairs, (0, 1) and (5, 6) training pairs
@@ -78,7 +78,7 @@ def test_evaluate_methods_end_to_end(zoo, tmp_path):
 
 def test_cli_runs_and_prints_outputs(zoo, tmp_path, capsys):
     import argparse
-    from neuralblitz_lab.merge_eval import add_merge_eval_cli
+    from neuralblitz_lab.merge.benchmark import add_merge_eval_cli
     z, _ = zoo
     parser = argparse.ArgumentParser(); add_merge_eval_cli(parser.add_subparsers())
     args = parser.parse_args(["eval", "--profile", "tiny", "--zoo", str(z.path), "--out", str(tmp_path / "o"), "--no-tune",

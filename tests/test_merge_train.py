@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neuralblitz_lab.core import load_json, load_safetensors
-from neuralblitz_lab.merge_train import add_merge_train_cli, cmd_merge_train, register_transformer_ae
+from neuralblitz_lab.merge.train import add_merge_train_cli, cmd_merge_train, register_transformer_ae
 
 NBLAB = Path(sys.executable).parent / "nblab"
 
@@ -53,11 +53,11 @@ def test_cli_trains_logs_offline_and_resumes(tiny_zoo, tmp_path, capsys, monkeyp
 
 
 def test_registers_in_the_benchmark(tiny_zoo, tmp_path, monkeypatch):
-    from neuralblitz_lab import merge_eval
+    from neuralblitz_lab.merge import benchmark as merge_eval
     monkeypatch.setattr(merge_eval, "MERGE_METHODS", dict(merge_eval.MERGE_METHODS))  # later tests see the usual methods
     from neuralblitz_lab.data import load_dataset
-    from neuralblitz_lab.merge_train import run_merge_training
-    from neuralblitz_lab.zoo import Zoo
+    from neuralblitz_lab.merge.train import run_merge_training
+    from neuralblitz_lab.zoo.store import Zoo
     r = run_merge_training("tiny", tiny_zoo, tmp_path / "m", epochs=1, wandb_mode="disabled", progress=False)
     assert register_transformer_ae(r["checkpoint"])
     zoo = Zoo(tiny_zoo)
@@ -78,7 +78,7 @@ def test_experiment_runs_in_tiny(tmp_path):
 
 def test_distills_on_union_images_by_default(tiny_zoo, tmp_path):
     "The default distils each triplet on its own union classes' images; 'all' (one shared batch) is another objective."
-    from neuralblitz_lab.merge_train import run_merge_training
+    from neuralblitz_lab.merge.train import run_merge_training
     kw = dict(epochs=1, loss="lwln_mse=0.03,distill=1", n_images=4, wandb_mode="disabled", progress=False)
     u = run_merge_training("tiny", tiny_zoo, tmp_path / "u", **kw)
     a = run_merge_training("tiny", tiny_zoo, tmp_path / "a", distill_images="all", **kw)

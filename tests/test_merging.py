@@ -4,9 +4,9 @@ import torch
 
 from neuralblitz_lab.cnn import N_PARAMS, init_params, params_to_flat
 from neuralblitz_lab.data import load_dataset
-from neuralblitz_lab.merging import (PERM_GROUPS, average_merge, permute_params, task_arithmetic_merge, ties_merge,
+from neuralblitz_lab.merge.classical import (PERM_GROUPS, average_merge, permute_params, task_arithmetic_merge, ties_merge,
                                      weight_matching, weight_matching_merge, zipit_merge_one, logits_of_batch)
-from neuralblitz_lab.train import TrainConfig, train_reference
+from neuralblitz_lab.zoo.train import TrainConfig, train_reference
 
 
 @pytest.fixture(scope="module")

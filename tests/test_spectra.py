@@ -1,4 +1,4 @@
-"Integration tests of neuralblitz_lab.spectra against WeightWatcher 0.7.7 and the powerlaw package (same data)."
+"Integration tests of neuralblitz_lab.spectra.rmt against WeightWatcher 0.7.7 and the powerlaw package (same data)."
 import contextlib, io, logging, math, warnings
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuralblitz_lab.spectra import WeightSpectra, powerlaw_fit
+from neuralblitz_lab.spectra.rmt import WeightSpectra, powerlaw_fit
 
 
 def _student_t_linear(n_out, n_in, seed):
@@ -47,10 +47,10 @@ def test_cpu_kernels_match_torch_on_zoo_layers():
     "The numba CPU kernels (power law, MP fit, row statistics) against the torch reference on every layer of zoo CNNs."
     from pathlib import Path
     from neuralblitz_lab.cnn import N_PARAMS
-    from neuralblitz_lab.spectra import analyze_layer, zoo_layers
+    from neuralblitz_lab.spectra.rmt import analyze_layer, zoo_layers
     zoo_dir = Path(__file__).resolve().parents[1] / "data" / "zoos" / "small"
     if (zoo_dir / "manifest.json").is_file():  # trained weights when the small zoo is there
-        from neuralblitz_lab.zoo import Zoo
+        from neuralblitz_lab.zoo.store import Zoo
         flat = Zoo(zoo_dir, verify=False).weights()[:300]
     else:
         flat = torch.randn(300, N_PARAMS, generator=torch.Generator().manual_seed(0)) * 0.2

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neuralblitz_lab.cnn import N_PARAMS, cnn_forward, flat_to_params, init_params, params_to_flat
-from neuralblitz_lab.tokens import LayerwiseNormalizer, get_tokenizer, permute_hidden, random_hidden_permutations
+from neuralblitz_lab.merge.tokens import LayerwiseNormalizer, get_tokenizer, permute_hidden, random_hidden_permutations
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_ZOO = ROOT / "data" / "zoos" / "small"
@@ -16,7 +16,7 @@ SMALL_ZOO = ROOT / "data" / "zoos" / "small"
 def weights() -> torch.Tensor:
     "The small zoo's weights when it is built, else 64 freshly initialized CNNs (trained weights are not needed for exactness)."
     if (SMALL_ZOO / "manifest.json").is_file():
-        from neuralblitz_lab.zoo import Zoo
+        from neuralblitz_lab.zoo.store import Zoo
         return Zoo(SMALL_ZOO, verify=False).weights()
     return torch.stack([params_to_flat(init_params("kaiming_uniform", s)) for s in range(64)])
 

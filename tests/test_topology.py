@@ -10,10 +10,10 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from neuralblitz_lab.cnn import flat_to_params, init_zoo_params, params_to_flat
-from neuralblitz_lab.topology import (alpha_diagrams, betti_numbers, bottleneck, diagrams, hilbert_function, max_persistence,
+from neuralblitz_lab.topology.persistence import (alpha_diagrams, betti_numbers, bottleneck, diagrams, hilbert_function, max_persistence,
                                       multipers_available, multipers_hilbert, neural_persistence, neuron_clouds, sample_shape,
                                       sliced_wasserstein, total_persistence, wasserstein)
-from neuralblitz_lab.topology_zoo import model_features, weights_topology
+from neuralblitz_lab.topology.zoo import model_features, weights_topology
 
 torch.set_num_threads(1)
 
@@ -83,7 +83,7 @@ def test_exported_names_for_other_modules():
 
 def test_multipers_pin_in_subprocess():
     "multipers 2.3.2 + gudhi 3.11.0 build a Rips x lower-star signed measure; checked in a child process (segfault-safe)."
-    code = ("import gudhi, multipers, numpy as np; from neuralblitz_lab.topology import multipers_hilbert, hilbert_function;"
+    code = ("import gudhi, multipers, numpy as np; from neuralblitz_lab.topology.persistence import multipers_hilbert, hilbert_function;"
             "X = np.random.default_rng(2).normal(size=(14, 4)); f = np.linalg.norm(X, axis=1);"
             "r = np.quantile(np.linalg.norm(X[:, None] - X[None], axis=-1), np.linspace(0.1, 1, 7)); t = np.quantile(f, [0.3, 0.6, 1]);"
             "assert (multipers_hilbert(X, f, r, t) == hilbert_function(X, f, r, t)).all(); print(gudhi.__version__, multipers.__version__)")

@@ -5,7 +5,7 @@ import torch
 
 from neuralblitz_lab.cnn import N_PARAMS
 from neuralblitz_lab.core import load_safetensors, save_safetensors
-from neuralblitz_lab.transformer_ae import TransformerAE, count_parameters, get_preset
+from neuralblitz_lab.merge.transformer_ae import TransformerAE, count_parameters, get_preset
 
 
 def test_seed_preset_has_the_reports_parameter_count():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from neuralblitz_lab.zoo import Zoo
+from neuralblitz_lab.zoo.store import Zoo
 
 NBLAB = Path(sys.executable).parent / "nblab"
 
@@ -75,7 +75,7 @@ def test_worker_pool_builds_the_same_zoo(tmp_path):
 
 
 POOL_SCRIPT = """
-from neuralblitz_lab.train import _POOLS, _worker_pool, plan_groups, plan_zoo, train_config, train_groups
+from neuralblitz_lab.zoo.train import _POOLS, _worker_pool, plan_groups, plan_zoo, train_config, train_groups
 if __name__ == "__main__":
     pool = _worker_pool(2)
     assert _worker_pool(2) is pool, "a second call must reuse the pool"

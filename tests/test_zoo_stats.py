@@ -10,8 +10,8 @@ from scipy import stats as sps
 
 from neuralblitz_lab.cnn import N_PARAMS, layer_slices
 from neuralblitz_lab.core import DataError
-from neuralblitz_lab.zoo import EPOCH_BINS, MAX_EPOCHS, Zoo, ZooWriter
-from neuralblitz_lab.zoo_stats import (accuracy_table, carry_forward, correlation_summary, layer_correlation, layer_statistics,
+from neuralblitz_lab.zoo.store import EPOCH_BINS, MAX_EPOCHS, Zoo, ZooWriter
+from neuralblitz_lab.zoo.stats import (accuracy_table, carry_forward, correlation_summary, layer_correlation, layer_statistics,
                                        layer_summary, log10_abs_histograms)
 
 ROOT = Path(__file__).resolve().parents[1]

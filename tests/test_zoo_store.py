@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from neuralblitz_lab import zoo as zoo_mod
+from neuralblitz_lab.zoo import store as zoo_mod
 from neuralblitz_lab.core import ChecksumError, ConfigError, DataError, StorageError
-from neuralblitz_lab.zoo import (ACTIVATIONS, CSV_ACTIVATION_ORDER, CSV_COLUMNS, EPOCH_BINS, INDEX_COLUMNS, INITS, MAX_EPOCHS,
+from neuralblitz_lab.zoo.store import (ACTIVATIONS, CSV_ACTIVATION_ORDER, CSV_COLUMNS, EPOCH_BINS, INDEX_COLUMNS, INITS, MAX_EPOCHS,
                                  N_PARAMS, Zoo, ZooWriter, all_experiences, experience_splits, export_csv, merge_scenarios,
                                  split_scenarios)
 
@@ -170,7 +170,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from test_zoo_store import PLAN, fake_shard
-    from neuralblitz_lab import zoo
+    from neuralblitz_lab.zoo import store as zoo
     from neuralblitz_lab.core import atomic_write
 
     def killed_mid_write(df, path):  # the process dies while the rows of the third shard are half-written
