@@ -49,6 +49,7 @@ class TrainConfig:
     eval_chunk: int = 512  # images per model per forward pass when evaluating
     precision: str = "auto"  # "fp32", or "bf16" autocast for forward/backward (fp32 weights and Adam); auto: bf16 on CUDA (slower on CPU)
     batch_order: str = "seedseq"  # "seedseq": `epoch_positions`, one seeded randperm per model on the host; "hash": `hashed_epoch_positions`, all models at once on the device
+    optimizer: str = "adam"  # "adam": `StackedAdam`; "kfac": K-FAC natural gradient, `curvature.kfac.StackedKFAC` (its own step)
 
     def __post_init__(self):
         if not self.epoch_bins or list(self.epoch_bins) != sorted(set(self.epoch_bins)) or self.epoch_bins[0] < 1:
@@ -58,6 +59,7 @@ class TrainConfig:
         if not 0 < self.base_lr <= self.max_lr: raise ConfigError(f"need 0 < base_lr <= max_lr, got {self.base_lr}, {self.max_lr}")
         if self.precision not in ("auto", "fp32", "bf16"): raise ConfigError(f"precision={self.precision!r} unknown; choose 'auto', 'fp32' or 'bf16'")
         if self.batch_order not in ("seedseq", "hash"): raise ConfigError(f"batch_order={self.batch_order!r} unknown; choose 'seedseq' or 'hash'")
+        if self.optimizer not in ("adam", "kfac"): raise ConfigError(f"optimizer={self.optimizer!r} unknown; choose 'adam' or 'kfac'")
 
     def autocast(self, device: torch.device):
         "The autocast context of this precision on `device` (bf16 on CUDA under 'auto'; a no-op for fp32)."
@@ -363,7 +365,7 @@ def train_stacked(groups: Sequence[ModelGroup], dataset: MnistDataset, cfg: Trai
     splits = {s: _split_index(dataset, group.experiences, s, device) for s in ("train", "val", "test")}
     tr_idx, tr_len = splits["train"]
     params = torch.cat([params_to_flat(init_zoo_params(g.init, len(g), g.init_seed, device=device)) for g in groups]).requires_grad_()  # (n, 2464)
-    opt = StackedAdam({"flat": params}, cfg.betas, cfg.eps)
+    opt = _optimizer(params, cfg)
     steps = (tr_len + cfg.batch_size - 1) // cfg.batch_size  # (n,) steps per epoch of each model
     half_cycle = cfg.half_cycle_epochs * steps.double()
     ckpt = _Checkpoints(group)
@@ -378,6 +380,13 @@ def train_group(group: ModelGroup, dataset: MnistDataset, cfg: TrainConfig, devi
     "Train every model of `group` with the report's recipe; return checkpoint weights (k, 2464) and their index rows."
     return train_stacked([group], dataset, cfg, device, progress)[0]
 
+def _optimizer(params: torch.Tensor, cfg: TrainConfig):
+    "The stacked optimizer of `cfg.optimizer` over flat (n, 2464) params; one with a `train_step` of its own takes the steps."
+    if cfg.optimizer == "kfac":
+        from neuralblitz_lab.curvature.kfac import StackedKFAC  # imported on use: curvature builds on this module
+        return StackedKFAC(params)
+    return StackedAdam({"flat": params}, cfg.betas, cfg.eps)
+
 def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, steps, half_cycle, cfg, progress):
     "The epoch loop of `train_group`: train, then early stopping and checkpoints, until every model has stopped."
     images, labels = tensors; device = images.device; n = len(group)
@@ -389,7 +398,7 @@ def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, ste
         pos[~active] = -1
         for s in range(int(steps[active].max())):
             lr = cyclic_lr(opt.t, cfg.base_lr, cfg.max_lr, half_cycle)
-            train_step(params, opt, images, labels, tr_idx, pos[:, s * cfg.batch_size:(s + 1) * cfg.batch_size], group.activation, lr)
+            getattr(opt, "train_step", train_step)(params, opt, images, labels, tr_idx, pos[:, s * cfg.batch_size:(s + 1) * cfg.batch_size], group.activation, lr)
         active, counter, prev_val = _end_of_epoch(params, group, ckpt, splits, (images, labels), cfg, epoch, active, counter, prev_val)
         if progress is not None: progress(epoch, active)
         if not active.any(): break
@@ -454,9 +463,10 @@ GPU_GROUP_SIZE = 1024  # on CUDA: models per shard (a killed build loses at most
 GPU_STACK_MODELS = 8192  # on CUDA: shards of one activation trained in one pass, up to this many models (see below)
 
 def _train_fields(cfg: TrainConfig) -> dict:
-    "`asdict(cfg)` without `batch_order` at its default (zoos started before that field existed resume)."
+    "`asdict(cfg)` without `batch_order` and `optimizer` at their defaults (zoos started before those fields existed resume)."
     d = asdict(cfg)
     if d["batch_order"] == "seedseq": del d["batch_order"]
+    if d["optimizer"] == "adam": del d["optimizer"]
     return d
 
 def _build_config(prof, seed: int, cfg: TrainConfig, group_size: int, dataset: MnistDataset) -> dict:
