@@ -1,5 +1,5 @@
-"""The GAK benchmark's inputs, shared by `kernels.py`, `gak_overhead.py`, `gak_timeline.py` and `gak_launch_cost.py`; a helper
-module, so its name starts with `_` (`make bench` runs only `bench/[!_]*.py`)."""
+"""The GAK benchmark's inputs, shared by `bench/kernels.py` and the GAK diagnostics in `bench/gak/`; a helper module, so
+its name starts with `_` (`make bench` runs only `bench/[!_]*.py`)."""
 import torch
 
 from neuralblitz_lab.kernels.gak import draw_omega

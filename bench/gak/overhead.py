@@ -1,6 +1,6 @@
 """Where the GAK benchmark's time goes beyond its kernels (H100; B=8, H=8, L=4096, Dh=64, m=64, p=16, bf16):
 
-    python bench/gak_overhead.py [--out bench/results/gak_overhead-cuda.json]
+    python bench/gak/overhead.py [--out bench/results/gak/overhead-cuda.json]
 
 `full` is bench/kernels.py's `ours` (`gak_self_attention`: features from θ and attention in one call, gradients to q, k,
 v, θ); `twocalls` is the same as `gak_features` then `gak_attention`; `nofeat` starts from given
@@ -8,6 +8,7 @@ features; `featonly` is the feature map's forward+backward alone; `graph_full` r
 the GPU time with no launch gaps (the floor for `full` without fusing anything); `*_cpu_ms_per_call` is the host time to
 issue one call. CUDA-event medians of 20 calls after 5 warm-ups; the last stdout line is the JSON summary.
 """
+import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: _cuda_timing, _gak_inputs
 import argparse, json
 import time
 import torch
@@ -17,7 +18,7 @@ from neuralblitz_lab.kernels import gak as G
 def timeit(fn, reps=20, warmup=5): return cuda_median_ms(fn, reps, warmup)
 ap = argparse.ArgumentParser(); ap.add_argument("--out"); ap.add_argument("--quick", action="store_true", help="(make bench)")
 out = ap.parse_args().out
-if not torch.cuda.is_available(): raise SystemExit("gak_overhead.py measures CUDA launch and kernel time: run it on a GPU machine")
+if not torch.cuda.is_available(): raise SystemExit("bench/gak/overhead.py measures CUDA launch and kernel time: run it on a GPU machine")
 res = {}
 g = torch.Generator(device="cuda").manual_seed(2)
 q_, k_, v_, theta, metric, omega, do = gak_inputs(g, **SHAPE)

@@ -1,13 +1,14 @@
 """How much of one GAK benchmark call is host latency before the first attention kernel, and what a leaner forward saves
 (H100; the bench/kernels.py gak shape):
 
-    python bench/gak_host_path.py [--out bench/results/gak_host_path-cuda.json]
+    python bench/gak/host_path.py [--out bench/results/gak/host_path-cuda.json]
 
 Each call starts from an idle GPU (synchronized before it), as in `bench/kernels.py`. For the forward alone, `end_ms` is
 the CUDA-event time from before the call to after it, `host_us` the host time to issue it; `lean` issues the same two
 kernels straight through their compiled launchers with no checks, `sdpa` is PyTorch's SDPA. `phases` gives, per fwd+bwd call,
 when the GPU finished the forward and the whole call and the host time of each half. fwd+bwd medians of `ours`, `lean` and `sdpa` come last. Last stdout line: JSON.
 """
+import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: _cuda_timing, _gak_inputs
 import argparse, json, math, time
 import torch
 from _cuda_timing import cuda_median_ms
@@ -15,7 +16,7 @@ from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
 ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.add_argument("--out")
 out = ap.parse_args().out
-if not torch.cuda.is_available(): raise SystemExit("gak_host_path.py measures CUDA host latency: run it on a GPU machine")
+if not torch.cuda.is_available(): raise SystemExit("bench/gak/host_path.py measures CUDA host latency: run it on a GPU machine")
 B, H, L, DH, MF, P = SHAPE.values()
 g = torch.Generator(device="cuda").manual_seed(2)
 q, k, v, theta, metric, omega, do = gak_inputs(g, **SHAPE)

@@ -1,7 +1,7 @@
 """GAK backward designs on a GPU, side by side (B=8, H=8, L=4096, Dh=64, m=64 features, bf16; issue 10):
 
-    python bench/gak_bwd_variants.py [--sweep] [--out bench/results/gak_bwd_variants-cuda.json]
-    TRITON_INTERPRET=1 python bench/gak_bwd_variants.py --check     # CPU: every variant against the torch reference
+    python bench/gak/bwd_variants.py [--sweep] [--out bench/results/gak/bwd_variants-cuda.json]
+    TRITON_INTERPRET=1 python bench/gak/bwd_variants.py --check     # CPU: every variant against the torch reference
 
 - `untransposed`: the previous backward (until commit 5a9ea83): (queries x keys) tiles in both kernels, so the key-side
   kernel transposes three computed tiles (P, dS, dS/K) through shared memory; per-head dψ buffers summed by torch; δ by torch.
@@ -12,8 +12,9 @@
 - `--sweep`: every (BM, BN, warps, stages) of the package's three kernels, one at a time (the autotune lists come from it).
 Kernel times only (features given), median of 10 CUDA-event-timed calls after 3 warm-ups; the last stdout line is JSON.
 The previous variants script (`wide` tiles, a `fused` backward with fp32 atomics for dQ: 8.07 ms) is bench/gak_variants.py
-at commit 5a9ea83; its numbers are in bench/results/gak_variants-cuda.json.
+at commit 5a9ea83; its numbers are in bench/results/gak/variants-cuda.json.
 """
+import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: _cuda_timing, _gak_inputs
 import argparse, itertools, json, math, os
 import torch
 if not torch.cuda.is_available(): os.environ.setdefault("TRITON_INTERPRET", "1")  # --check on the CPU: before triton is imported

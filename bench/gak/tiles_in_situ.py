@@ -1,12 +1,13 @@
 """Each GAK kernel's tile candidates timed inside the benchmark's whole call (H100; the bench/kernels.py gak shape):
 
-    python bench/gak_tiles_in_situ.py [--extra] [--rounds 3]
+    python bench/gak/tiles_in_situ.py [--extra] [--rounds 3]
 
 The autotuner times candidates kernel by kernel, back to back; close candidates then swap places from process to process.
 Here each candidate of one kernel (the others at their picked tiles) is set as the pick and the whole fwd+bwd call of
 `bench/kernels.py` (`gak_self_attention`, synchronized per call) is timed: medians of 20 calls, in `--rounds` interleaved
 rounds; `--extra` adds candidates outside the autotune lists (EXTRA). Last stdout line: JSON {kernel: {config: [ms per round]}, picked: ...}.
 """
+import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: _cuda_timing, _gak_inputs
 import argparse, json
 import torch
 from _cuda_timing import cuda_median_ms
@@ -19,7 +20,7 @@ EXTRA = {"fwd": [(64, 128, 4, 3), (64, 256, 4, 2), (128, 128, 8, 2), (64, 128, 8
 ap = argparse.ArgumentParser(); ap.add_argument("--rounds", type=int, default=3); ap.add_argument("--quick", action="store_true", help="(make bench)")
 ap.add_argument("--extra", action="store_true", help="also time the EXTRA candidates (not in the autotune lists)")
 a = ap.parse_args()
-if not torch.cuda.is_available(): raise SystemExit("gak_tiles_in_situ.py times CUDA kernels: run it on a GPU machine")
+if not torch.cuda.is_available(): raise SystemExit("bench/gak/tiles_in_situ.py times CUDA kernels: run it on a GPU machine")
 B, H, L, DH, MF, P = SHAPE.values()
 g = torch.Generator(device="cuda").manual_seed(2)
 q, k, v, theta, metric, omega, do = gak_inputs(g, **SHAPE)

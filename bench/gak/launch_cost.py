@@ -1,14 +1,15 @@
 """Host microseconds per call of the pieces of a GAK call (H100; the bench/kernels.py gak shape), warm (back to back):
 
-    python bench/gak_launch_cost.py
+    python bench/gak/launch_cost.py
 
 The forward kernel through `triton.autotune`'s wrapper, through the JIT with the config it picked, and through the
 compiled kernel's launcher (`kernels.gak._run`, what the package does after the first call); the feature map, a cast,
 one `gak_attention` and one `gak_self_attention` forward. The last stdout line is JSON.
 """
+import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: _cuda_timing, _gak_inputs
 import argparse, time, math, json, torch, triton
 ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.parse_args()
-if not torch.cuda.is_available(): raise SystemExit("gak_launch_cost.py measures CUDA launch cost: run it on a GPU machine")
+if not torch.cuda.is_available(): raise SystemExit("bench/gak/launch_cost.py measures CUDA launch cost: run it on a GPU machine")
 from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
 B, H, L, DH, MF, P = SHAPE.values()

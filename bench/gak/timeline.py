@@ -1,16 +1,17 @@
 """Where one GAK benchmark call spends its time (H100; the bench/kernels.py gak shape: B=8, H=8, L=4096, Dh=64, m=64, p=16):
 
-    python bench/gak_timeline.py
+    python bench/gak/timeline.py
 
 CUDA events recorded between the pieces of one call (features, attention forward, backward) give when the GPU got past
 each piece, from an idle GPU at the call's start: the host latency before the forward kernel runs is visible there.
 Host microseconds of each piece (perf_counter, no sync) and the profiler's kernel durations come with it. Medians of 20
 calls; the last stdout line is JSON.
 """
+import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: _cuda_timing, _gak_inputs
 import argparse, json, time
 import torch
 ap = argparse.ArgumentParser(); ap.add_argument("--quick", action="store_true", help="(make bench)"); ap.parse_args()
-if not torch.cuda.is_available(): raise SystemExit("gak_timeline.py measures CUDA time: run it on a GPU machine")
+if not torch.cuda.is_available(): raise SystemExit("bench/gak/timeline.py measures CUDA time: run it on a GPU machine")
 from torch.profiler import profile, ProfilerActivity
 from _gak_inputs import SHAPE, gak_inputs
 from neuralblitz_lab.kernels import gak as G
