@@ -20,9 +20,9 @@ from .core import ConfigError
 
 # %% auto 0
 __all__ = ['ZOO_LAYERS', 'CNN_SPEC', 'N_PARAMS', 'ACTIVATIONS', 'CHANNEL_MULTIPLE', 'UNIFORM_BOUND', 'NORMAL_STD', 'BIAS_INIT',
-           'INITS', 'LayerSpec', 'CNNSpec', 'n_params', 'layer_slices', 'check_params', 'params_to_flat',
-           'flat_to_params', 'get_activation', 'cnn_forward', 'max_pool', 'padded_channels', 'zoo_forward',
-           'paired_weight', 'get_init', 'init_params', 'init_zoo_params']
+           'INITS', 'SPECTRAL_INIT_NAMES', 'LayerSpec', 'CNNSpec', 'n_params', 'layer_slices', 'check_params',
+           'params_to_flat', 'flat_to_params', 'get_activation', 'cnn_forward', 'max_pool', 'padded_channels',
+           'zoo_forward', 'paired_weight', 'get_init', 'init_params', 'init_zoo_params']
 
 # %% ../nbs/02_cnn.ipynb
 @dataclass(frozen=True)
@@ -315,6 +315,17 @@ INITS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {  #
     "kaiming_normal": lambda w, g: nn.init.kaiming_normal_(w, generator=g),  # N(0, 2 / fan_in)
     "kaiming_uniform": lambda w, g: nn.init.kaiming_uniform_(w, generator=g),  # U(-a, a), a = sqrt(6 / fan_in)
 }
+
+SPECTRAL_INIT_NAMES = ("orthogonal", "mp_matched", "delta_orthogonal")  # codes 6..8: `spectra.init` (issue 26)
+
+def _spectral_init(name: str) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    "The fill `spectra.init.SPECTRAL_INITS[name]`, imported on first use (spectra imports this module)."
+    def fill(w: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        from neuralblitz_lab.spectra.init import SPECTRAL_INITS
+        return SPECTRAL_INITS[name](w, g)
+    return fill
+
+INITS |= {name: _spectral_init(name) for name in SPECTRAL_INIT_NAMES}  # after the report's six: their codes and draws unchanged
 
 def get_init(name: str) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
     "The weight initializer called `name`, with an error listing the choices."
