@@ -58,7 +58,7 @@ class Profile:
     val_fraction: float = 0.1  # share of each class held out for validation
     test_fraction: float = 0.1  # share of each class held out for testing (unless the source has an official test set)
     device: str = "auto"  # "auto" picks cuda when present, else cpu
-    zoo_experiences: str = "pairs_and_disjoint_quads"  # which class subsets get a model (see `neuralblitz_lab.zoo.train`)
+    zoo_experiences: str = "pairs_and_half_quads"  # which class subsets get a model (see `neuralblitz_lab.zoo.train`)
     zoo_activations: tuple[str, ...] = ("relu", "gelu")  # activations of the zoo's models
     zoo_inits: tuple[str, ...] = ("kaiming_uniform",)  # initializations (the report's zoo uses kaiming uniform)
     max_epochs: int = 40  # the report's training budget per model

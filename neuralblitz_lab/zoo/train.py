@@ -425,10 +425,14 @@ def train_reference(experience: Sequence[int], activation: str, init: str, init_
 
 # %% ../../nbs/zoo/01_train.ipynb
 def zoo_experiences(kind: str) -> list[tuple[int, ...]]:
-    "The class subsets of a profile's zoo: 'tiny' (four), 'pairs_and_disjoint_quads' (45 + 210) or 'all' (1,013)."
+    """The class subsets of a profile's zoo: 'tiny' (four), 'pairs_and_disjoint_quads' (45 + 210), 'pairs_and_half_quads'
+    (45 + a seeded half, 105, of the 210 four-class sets: the `small` profile) or 'all' (1,013)."""
     from itertools import combinations
+    pairs, quads = list(combinations(range(10), 2)), list(combinations(range(10), 4))
+    half = lambda: sorted(np.random.default_rng(0).choice(len(quads), len(quads) // 2, replace=False).tolist())
     kinds = {"tiny": lambda: [(0, 1), (2, 3), (0, 1, 2, 3), (4, 5)],
-             "pairs_and_disjoint_quads": lambda: list(combinations(range(10), 2)) + list(combinations(range(10), 4)),
+             "pairs_and_disjoint_quads": lambda: pairs + quads,
+             "pairs_and_half_quads": lambda: pairs + [quads[i] for i in half()],
              "all": lambda: all_experiences()}
     if kind not in kinds: raise ConfigError(f"zoo_experiences={kind!r} unknown; choose one of {sorted(kinds)}")
     return kinds[kind]()
