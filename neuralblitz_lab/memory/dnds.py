@@ -122,16 +122,16 @@ def random_isometry(dim: int, seed: int = 0, dtype: torch.dtype = torch.float64)
 
 # %% ../../nbs/memory/00_dnds.ipynb
 def _probe(keys, group_centroids, centroids, n_probe):
-    "Indices (N, n_probe) of the nearest groups and the flat indices (N, n_probe·L) of their buckets."
-    G, L = centroids.shape[:2]
+    "Indices (N, n_probe) of the groups nearest each key."
+    G = centroids.shape[0]
     if not 1 <= n_probe <= G: raise ConfigError(f"n_probe={n_probe} must be in [1, {G}] (the number of groups)")
-    top = sq_distances(keys, group_centroids).topk(n_probe, dim=1, largest=False).indices  # (N, p)
-    return top, (top[:, :, None] * L + torch.arange(L, device=keys.device)).flatten(1)  # (N, p·L)
+    return sq_distances(keys, group_centroids).topk(n_probe, dim=1, largest=False).indices  # (N, p)
 
-def _probed_assign(keys, centroids, tau, idx):
-    "Softmax weights (N, p·L) over the probed buckets `idx` (flat indices into the (G·L) buckets)."
-    c = centroids.flatten(0, 1)[idx]  # (N, p·L, k)
-    return torch.softmax(-(keys[:, None, :] - c).square().sum(-1) / tau, dim=1)
+def _probed_assign(keys, centroids, tau, top):
+    "Softmax weights (N, p·L) over the buckets of the probed groups `top` (whole groups gathered: contiguous copies)."
+    c = centroids[top].flatten(1, 2)  # (N, p·L, k)
+    d = (c.square().sum(-1) - 2 * torch.einsum("njk,nk->nj", c, keys) + keys.square().sum(1, keepdim=True)).clamp_min(0)
+    return torch.softmax(-d / tau, dim=1)
 
 def hierarchical_read(keys: torch.Tensor,  # (N, k)
                       group_centroids: torch.Tensor,  # (G, k) one centroid per group
@@ -144,19 +144,18 @@ def hierarchical_read(keys: torch.Tensor,  # (N, k)
     if centroids.ndim != 3 or memory.shape[:2] != centroids.shape[:2] or group_centroids.shape != (centroids.shape[0], centroids.shape[2]):
         raise ConfigError(f"centroids {tuple(centroids.shape)}, memory {tuple(memory.shape)} and group_centroids "
                           f"{tuple(group_centroids.shape)} must be (G, L, k), (G, L, m) and (G, k)")
-    _, idx = _probe(keys, group_centroids, centroids, n_probe)
-    s = _probed_assign(keys, centroids, tau, idx)  # (N, p·L)
-    return torch.einsum("nj,njm->nm", s, memory.flatten(0, 1)[idx])  # (N, m)
+    top = _probe(keys, group_centroids, centroids, n_probe)
+    s = _probed_assign(keys, centroids, tau, top)  # (N, p·L)
+    return torch.einsum("nj,njm->nm", s, memory[top].flatten(1, 2))  # (N, m)
 
 def hierarchical_write(keys: torch.Tensor, values: torch.Tensor, group_centroids: torch.Tensor, centroids: torch.Tensor,
                        memory: torch.Tensor, tau: float | torch.Tensor, eta: float = 1.0, n_probe: int = 1) -> torch.Tensor:
     "The delta-rule write restricted to each key's probed buckets, `(G, L, m)` (all groups probed: `dnds_write`)."
-    _, idx = _probe(keys, group_centroids, centroids, n_probe)
-    s = _probed_assign(keys, centroids, tau, idx)  # (N, p·L)
-    flat = memory.flatten(0, 1)
-    resid = values - torch.einsum("nj,njm->nm", s, flat[idx])  # (N, m)
+    top = _probe(keys, group_centroids, centroids, n_probe)
+    s = _probed_assign(keys, centroids, tau, top)  # (N, p·L)
+    resid = values - torch.einsum("nj,njm->nm", s, memory[top].flatten(1, 2))  # (N, m)
     upd = eta * s[:, :, None] * resid[:, None, :]  # (N, p·L, m)
-    return flat.index_add(0, idx.flatten(), upd.flatten(0, 1)).reshape(memory.shape)
+    return memory.index_add(0, top.flatten(), upd.reshape(-1, *memory.shape[1:]))  # (N·p, L, m) slices into their groups
 
 # %% ../../nbs/memory/00_dnds.ipynb
 def random_hierarchy(n_groups: int,  # G
