@@ -49,7 +49,9 @@ def isometry_stats(sv: torch.Tensor,  # (n_models, B, m) singular values of each
 def jacobian_isometry(params: Mapping[str, torch.Tensor], images: torch.Tensor, activation: str,
                       spec: CNNSpec = CNN_SPEC) -> pd.DataFrame:
     "`isometry_stats` of the singular values of `input_jacobian(params, images, activation)`: one row per model."
-    return isometry_stats(torch.linalg.svdvals(input_jacobian(params, images, activation, spec).double()))
+    J = input_jacobian(params, images, activation, spec).double()  # (M, B, K, D), K = 10 << D = 784
+    sv = torch.linalg.eigvalsh(J @ J.transpose(-1, -2)).clamp_min(0).sqrt()  # (M, B, K): via the K x K Gram, ascending
+    return isometry_stats(sv)
 
 # %% ../../nbs/spectra/02_isometry.ipynb
 def cell_isometry(activations: Sequence[str], inits: Sequence[str],  # the grid of cells
