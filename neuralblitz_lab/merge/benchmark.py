@@ -23,19 +23,22 @@ from ..core import (ConfigError, DataError, StorageError, get_logger, get_profil
 from ..cnn import N_PARAMS, flat_to_params, init_params, params_to_flat, zoo_forward
 from ..data import MnistDataset, load_dataset, stack_experiences
 from ..zoo.train import StackedAdam, epoch_positions, train_step
-from ..zoo.store import Zoo, experience_splits
+from ..zoo.store import SCENARIO_COLUMNS, SPLIT_MODES, SPLITS, Zoo, experience_splits, split_scenarios
 from . import classical as merging
 
 log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'MERGE_METHODS', 'METHOD_FACTORIES', 'HYPER_GRIDS', 'CLASSICAL_METHODS', 'MEMORIZATION_BASELINES',
-           'REFERENCE_ROWS', 'MergeBatch', 'draw_class_images', 'register_method', 'fisher_method', 'zipit_method',
-           'zoo_triplets', 'make_batch', 'nearest_train_union_method', 'zoo_sigma', 'parent_plus_noise_method',
-           'eval_indices', 'model_logits', 'class_accuracy', 'other_classes', 'tune_hyperparameters', 'FinetuneConfig',
-           'batch_schedule', 'FinetuneResult', 'finetune', 'steps_to_target', 'finetune_sample', 'collapse_table',
-           'save_merge_store', 'load_merge_store', 'evaluate_methods', 'curve_table', 'benchmark_summary',
-           'held_out_pairs', 'add_merge_eval_cli', 'run_benchmark', 'cmd_merge_eval']
+           'RETRIEVAL_BASELINES', 'REFERENCE_ROWS', 'NOT_BASELINES', 'MergeBatch', 'draw_class_images',
+           'register_method', 'fisher_method', 'zipit_method', 'zoo_scenarios', 'test_subsplit', 'zoo_triplets',
+           'make_batch', 'visible_models', 'nearest_train_union_method', 'smallest_superset_method', 'universal_method',
+           'nearest_weights_method', 'zoo_sigma', 'parent_plus_noise_method', 'eval_indices', 'model_logits',
+           'class_accuracy', 'other_classes', 'fidelity', 'kl_to_union', 'ood_gap', 'swap_partners',
+           'input_sensitivity', 'tune_hyperparameters', 'FinetuneConfig', 'batch_schedule', 'FinetuneResult',
+           'finetune', 'steps_to_target', 'finetune_sample', 'leaked_unions', 'collapse_table', 'save_merge_store',
+           'load_merge_store', 'evaluate_methods', 'curve_table', 'benchmark_summary', 'held_out_pairs',
+           'add_merge_eval_cli', 'run_benchmark', 'cmd_merge_eval']
 
 # %% ../../nbs/merge/04_benchmark.ipynb
 @dataclass
@@ -136,14 +139,28 @@ METHOD_FACTORIES: dict[str, Callable[..., Callable[[MergeBatch], torch.Tensor]]]
 for _name, _factory in METHOD_FACTORIES.items(): register_method(_name, _factory())  # the papers' default hyperparameters
 
 # %% ../../nbs/merge/04_benchmark.ipynb
+def zoo_scenarios(zoo: Zoo,  # the zoo, with scenarios
+                  mode: str = "unseen_union",  # "unseen_union" (held-out unions, redrawn) or "parents" (the split stored with the zoo)
+                 ) -> pd.DataFrame:
+    "The zoo's merge scenarios split by `mode` (`zoo.store.SPLIT_MODES`), drawn with the zoo's split seed."
+    if mode not in SPLIT_MODES: raise ConfigError(f"split mode {mode!r} unknown; choose one of {list(SPLIT_MODES)}")
+    sc = zoo.scenarios()
+    if mode == "parents": return sc  # what the zoo was built with
+    return split_scenarios(sc[list(SCENARIO_COLUMNS)], int(zoo.manifest.get("split_seed") or 0), mode=mode)
+
+def test_subsplit(c1_split: str, c2_split: str) -> str:
+    "A test triplet's sub-split: 'seen_parents' when both parents are training experiences, else 'unseen_parents'."
+    return "seen_parents" if c1_split == c2_split == "train" else "unseen_parents"
+
 def zoo_triplets(zoo: Zoo,  # the zoo, with scenarios
                  split: str | Sequence[str] = "test",  # triplet split(s): "train", "val", "test"
+                 mode: str = "unseen_union",  # the split mode (`zoo_scenarios`)
                 ) -> pd.DataFrame:
     "One row per triplet × activation × init present in `zoo`: classes, model ids and final-checkpoint rows of the three models."
     splits = [split] if isinstance(split, str) else list(split)
-    bad = [s for s in splits if s not in ("train", "val", "test")]
-    if bad: raise ConfigError(f"split={bad[0]!r} unknown; choose from ['train', 'val', 'test']")
-    sc = zoo.scenarios(); sc = sc[sc["split"].isin(splits)].drop_duplicates(["c1", "c2"])
+    bad = [s for s in splits if s not in SPLITS]
+    if bad: raise ConfigError(f"split={bad[0]!r} unknown; choose from {list(SPLITS)}")
+    sc = zoo_scenarios(zoo, mode); sc = sc[sc["split"].isin(splits)].drop_duplicates(["c1", "c2"])
     final = zoo.filter(final_only=True).index
     key = {(c, a, i): r for r, (c, a, i) in enumerate(zip(final["classes"], final["activation"], final["init"]))}
     rows = []
@@ -153,10 +170,11 @@ def zoo_triplets(zoo: Zoo,  # the zoo, with scenarios
             if None in r: continue
             rows.append(dict(c1=s.c1, c2=s.c2, union=s.union, split=s.split, activation=act, init=init,
                              init_seed=int(final["init_seed"].iloc[r[0]]), row1=r[0], row2=r[1], row_union=r[2],
-                             bin1=int(final["bin"].iloc[r[0]]), bin2=int(final["bin"].iloc[r[1]])))
+                             bin1=int(final["bin"].iloc[r[0]]), bin2=int(final["bin"].iloc[r[1]]),
+                             subsplit=test_subsplit(s.c1_split, s.c2_split)))
     out = pd.DataFrame(rows)
-    if not len(out): raise DataError(f"{zoo.path} has no {'/'.join(splits)} triplet whose three models are all in the zoo; "
-                                     "the tiny profile's zoo has only a val triplet: pass split='val' there")
+    if not len(out): raise DataError(f"{zoo.path} has no {'/'.join(splits)} triplet (split mode {mode!r}) whose three models are all in "
+                                     "the zoo; the tiny profile's zoo has one triplet: a val one under mode='parents', a train one under 'unseen_union'")
     return out.sort_values(["activation", "init", "c1", "c2"]).reset_index(drop=True)
 
 def make_batch(zoo: Zoo, triplets: pd.DataFrame, data: MnistDataset, weights: torch.Tensor | None = None) -> MergeBatch:
@@ -169,27 +187,74 @@ def make_batch(zoo: Zoo, triplets: pd.DataFrame, data: MnistDataset, weights: to
                       list(triplets["init"]), data)
 
 # %% ../../nbs/merge/04_benchmark.ipynb
-def nearest_train_union_method(zoo: Zoo, weights: torch.Tensor | None = None) -> Callable[[MergeBatch], torch.Tensor]:
-    "method(batch): the union model of the TRAIN triplet whose classes overlap each batch union most."
-    train = zoo_triplets(zoo, "train")
-    w = weights if weights is not None else zoo.filter(final_only=True).weights()
-    def method(batch: MergeBatch) -> torch.Tensor:
-        out = torch.empty_like(batch.w1)
-        for t, (u, act, init) in enumerate(zip(batch.union, batch.activation, batch.init)):
-            cand = train[(train["activation"] == act) & (train["init"] == init)]
-            if not len(cand): raise DataError(f"the zoo has no train triplet of activation {act!r}, init {init!r}; nearest_train_union needs one")
-            score = [(-len(set(c) & set(u)), len(set(c) ^ set(u)), c) for c in cand["union"]]
-            out[t] = w[int(cand["row_union"].iloc[min(range(len(score)), key=score.__getitem__)])]
-        return out
+def _with_seen(method: Callable, class_sets) -> Callable:
+    "`method` with the class sets it reads from the zoo attached as `method.seen_class_sets` (a frozenset of tuples)."
+    method.seen_class_sets = frozenset(tuple(int(x) for x in c) for c in class_sets)
     return method
 
-def zoo_sigma(zoo: Zoo, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    "Per activation: the standard deviation `(2464,)` of each parameter across the zoo's TRAIN-split final models."
-    final = zoo.filter(final_only=True)
-    w = weights if weights is not None else final.weights()
-    status = experience_splits(zoo.scenarios())
-    train = final.index["classes"].map(lambda c: status.get(c, "train") == "train").to_numpy()
-    return {a: w[torch.as_tensor(train & (final.index["activation"] == a).to_numpy())].std(0) for a in final.index["activation"].unique()}
+def visible_models(zoo: Zoo, mode: str = "unseen_union") -> pd.DataFrame:
+    "The zoo's final checkpoints whose class set is a training experience of `mode`; column `row`: position among the final rows."
+    status = experience_splits(zoo_scenarios(zoo, mode))
+    final = zoo.filter(final_only=True).index.reset_index(drop=True).assign(row=lambda d: np.arange(len(d)))
+    return final[final["classes"].map(lambda c: status.get(c, "train") == "train").to_numpy()].reset_index(drop=True)
+
+def _lookup_method(pool: pd.DataFrame, w: torch.Tensor, key: Callable, what: str) -> Callable[[MergeBatch], torch.Tensor]:
+    "method(batch): for each triplet, the pool model (same activation and init) minimizing key(union set, classes, val_acc)."
+    groups = {k: list(zip(g["classes"], g["val_acc"], g["row"])) for k, g in pool.groupby(["activation", "init"])}
+    def method(batch: MergeBatch) -> torch.Tensor:
+        out, memo = torch.empty_like(batch.w1), {}
+        for t, k in enumerate(zip(batch.union, batch.activation, batch.init)):
+            if k not in memo:
+                cand = groups.get(k[1:])
+                if not cand: raise DataError(f"no visible model of activation {k[1]!r}, init {k[2]!r}; {what} needs one")
+                memo[k] = int(min(cand, key=lambda c: key(set(k[0]), c[0], c[1]))[2])
+            out[t] = w[memo[k]]
+        return out
+    return _with_seen(method, pool["classes"])
+
+def _overlap_key(u: set, c: tuple, val_acc: float):  # largest overlap, then smallest symmetric difference, then smallest classes
+    return (-len(u & set(c)), len(u ^ set(c)), c)
+
+def _superset_key(u: set, c: tuple, val_acc: float):  # a superset first (the fewest classes), else the largest overlap
+    return (not u <= set(c), -len(u & set(c)), len(c), c)
+
+def _universal_key(u: set, c: tuple, val_acc: float):  # the most classes, then the best validation accuracy; ignores u
+    return (-len(c), -val_acc, c)
+
+def _final_weights(zoo: Zoo, weights): return weights if weights is not None else zoo.filter(final_only=True).weights()
+
+def nearest_train_union_method(zoo: Zoo, weights: torch.Tensor | None = None, mode: str = "unseen_union") -> Callable[[MergeBatch], torch.Tensor]:
+    "method(batch): the union model of the TRAIN triplet whose classes overlap each batch union most."
+    train = zoo_triplets(zoo, "train", mode).drop_duplicates(["union", "activation", "init"])
+    pool = train.rename(columns={"union": "classes"}).assign(row=train["row_union"], val_acc=0.0)
+    m = _lookup_method(pool, _final_weights(zoo, weights), _overlap_key, "nearest_train_union")
+    return _with_seen(m, {c for col in ("c1", "c2", "union") for c in train[col]})
+
+def smallest_superset_method(zoo: Zoo, weights: torch.Tensor | None = None, mode: str = "unseen_union") -> Callable[[MergeBatch], torch.Tensor]:
+    "method(batch): the visible model with the fewest classes containing the union; else the largest overlap."
+    return _lookup_method(visible_models(zoo, mode), _final_weights(zoo, weights), _superset_key, "smallest_superset")
+
+def universal_method(zoo: Zoo, weights: torch.Tensor | None = None, mode: str = "unseen_union") -> Callable[[MergeBatch], torch.Tensor]:
+    "method(batch): one constant per activation and init, the visible model with the most classes (ties: best val accuracy)."
+    return _lookup_method(visible_models(zoo, mode), _final_weights(zoo, weights), _universal_key, "universal")
+
+def nearest_weights_method(zoo: Zoo, weights: torch.Tensor | None = None, mode: str = "unseen_union") -> Callable[[MergeBatch], torch.Tensor]:
+    "method(batch): the visible union model nearest in L2 to the parents' weight-matched average."
+    w = _final_weights(zoo, weights)
+    train = zoo_triplets(zoo, "train", mode).drop_duplicates(["union", "activation", "init"])
+    groups = {k: torch.as_tensor(g["row_union"].to_numpy()) for k, g in train.groupby(["activation", "init"])}
+    def method(batch: MergeBatch) -> torch.Tensor:
+        avg, out = merging.weight_matching_merge(batch.w1, batch.w2), torch.empty_like(batch.w1)
+        for t, key in enumerate(zip(batch.activation, batch.init)):
+            if key not in groups: raise DataError(f"no visible union model of activation {key[0]!r}, init {key[1]!r}; nearest_weights needs one")
+            out[t] = w[groups[key][(w[groups[key]] - avg[t]).norm(dim=1).argmin()]]
+        return out
+    return _with_seen(method, {c for col in ("c1", "c2", "union") for c in train[col]})
+
+def zoo_sigma(zoo: Zoo, weights: torch.Tensor | None = None, mode: str = "unseen_union") -> dict[str, torch.Tensor]:
+    "Per activation: the standard deviation `(2464,)` of each parameter across the zoo's visible final models."
+    w, vis = _final_weights(zoo, weights), visible_models(zoo, mode)
+    return {a: w[torch.tensor(g["row"].tolist())].std(0) for a, g in vis.groupby("activation")}
 
 def parent_plus_noise_method(sigma: dict[str, torch.Tensor], scale: float = 0.1, seed: int = 0) -> Callable[[MergeBatch], torch.Tensor]:
     "method(batch): parent 1 plus N(0, (scale·σ)²) noise, σ the zoo's per-parameter spread of the triplet's activation."
@@ -240,6 +305,56 @@ def class_accuracy(logits: torch.Tensor,  # (n, N, 10)
 def other_classes(classes: Sequence[int]) -> tuple[int, ...]:
     "The digits 0-9 not in `classes` (the OOD classes)."
     return tuple(c for c in range(10) if c not in set(classes))
+
+# %% ../../nbs/merge/04_benchmark.ipynb
+def fidelity(logits: torch.Tensor,  # (n, N, 10) the children's logits
+             union_logits: torch.Tensor,  # (n, N, 10) the true union models' logits on the same images
+            ) -> torch.Tensor:
+    r"Top-1 agreement with the union model, $\frac1N\sum_j [\arg\max f(x_j) = \arg\max f_\cup(x_j)]$, per model `(n,)`."
+    if logits.shape != union_logits.shape: raise DataError(f"logits {tuple(logits.shape)} and union_logits {tuple(union_logits.shape)} differ; pass both (n, N, 10)")
+    return (logits.argmax(-1) == union_logits.argmax(-1)).float().mean(-1)
+
+def kl_to_union(logits: torch.Tensor,  # (n, N, 10) the children's logits
+                union_logits: torch.Tensor,  # (n, N, 10) the union models' logits
+               ) -> torch.Tensor:
+    r"Mean over images of $\mathrm{KL}(p_\cup \,\|\, p) = \sum_c p_\cup(c)\,(\log p_\cup(c) - \log p(c))$, softmax outputs, per model `(n,)`."
+    if logits.shape != union_logits.shape: raise DataError(f"logits {tuple(logits.shape)} and union_logits {tuple(union_logits.shape)} differ; pass both (n, N, 10)")
+    lu, lc = torch.log_softmax(union_logits.float(), -1), torch.log_softmax(logits.float(), -1)
+    return (lu.exp() * (lu - lc)).sum(-1).mean(-1)
+
+def ood_gap(logits: torch.Tensor,  # (n, N, 10) the children's logits
+            union_logits: torch.Tensor,  # (n, N, 10) the union models' logits
+            labels: torch.Tensor,  # (N,) true digits
+            unions: Sequence[Sequence[int]],  # n union class sets
+           ) -> torch.Tensor:
+    "|OOD accuracy of the child − OOD accuracy of the union model| `(n,)`, OOD: the digits outside the union."
+    ood = [other_classes(u) for u in unions]
+    return (class_accuracy(logits, labels, ood) - class_accuracy(union_logits, labels, ood)).abs()
+
+def swap_partners(c1: Sequence[Sequence[int]],  # T parent-1 class sets
+                  c2: Sequence[Sequence[int]],  # T parent-2 class sets
+                  groups: Sequence,  # T group keys (activation, init): replacements come from the same group
+                  seed: int = 0,
+                 ) -> np.ndarray:
+    """For each triplet, a replacement for parent 2 among the batch's parents (position p < T: parent 1 of triplet p, p ≥ T:
+    parent 2 of triplet p − T) of the same size, another class set, not nested with parent 1; -1 where there is none."""
+    rng, out, pool = np.random.default_rng(seed), np.full(len(c1), -1), [*c1, *c2]
+    gpool = [*groups, *groups]
+    for t in range(len(c1)):
+        a, b = set(c1[t]), set(c2[t])
+        ok = [p for p, c in enumerate(pool) if gpool[p] == groups[t] and len(c) == len(b) and set(c) != b and not (set(c) <= a or a <= set(c))]
+        if ok: out[t] = rng.choice(ok)
+    return out
+
+def input_sensitivity(w: torch.Tensor,  # (n, 2464) children of the original triplets
+                      w_swapped: torch.Tensor,  # (n, 2464) children after swapping parent 2
+                      logits: torch.Tensor,  # (n, N, 10) the children's logits
+                      logits_swapped: torch.Tensor,  # (n, N, 10) the swapped children's logits
+                      input_distance: torch.Tensor,  # (n,) L2 distance between the two parents 2
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    "(prediction change: share of images whose top-1 changes, weight change ‖w − w′‖ / ‖w2 − w2′‖), each `(n,)`."
+    pred = (logits.argmax(-1) != logits_swapped.argmax(-1)).float().mean(-1)
+    return pred, (w - w_swapped).norm(dim=-1) / input_distance.clamp(min=1e-12)
 
 # %% ../../nbs/merge/04_benchmark.ipynb
 HYPER_GRIDS: dict[str, dict[str, tuple]] = {
@@ -346,7 +461,9 @@ def steps_to_target(steps: np.ndarray,  # (S,) measured steps, increasing
 # %% ../../nbs/merge/04_benchmark.ipynb
 CLASSICAL_METHODS = ("average", "task_arithmetic", "ties", "dare", "fisher", "weight_matching", "zipit", "head_stitching")
 MEMORIZATION_BASELINES = ("nearest_train_union", "parent_plus_noise")
+RETRIEVAL_BASELINES = ("smallest_superset", "universal", "nearest_weights")  # a lookup, a constant, a nearest-weights memorizer
 REFERENCE_ROWS = ("oracle_union", "parent1", "parent2", "ensemble", "train_from_theta0")
+NOT_BASELINES = ("transformer_ae", "oracle_union")  # every other method and reference row competes for best_baseline_*
 
 def finetune_sample(triplets: pd.DataFrame, n_per_activation: int | None, seed: int = 0) -> list[int]:
     "Rows of `triplets` to fine-tune: per activation, a seeded draw preferring triplets with a held-out pair not yet covered."
@@ -373,14 +490,24 @@ def _method_weights(batch: MergeBatch, methods: dict[str, Callable], progress: b
         log.info("%s: %d triplets merged in %.1f s", name, len(batch), time.perf_counter() - t0)
     return out
 
+def leaked_unions(unions: Sequence[Sequence[int]],  # the evaluated triplets' union class sets
+                  seen: Sequence[Sequence[int]],  # every class set whose model something that learns or looks up could read
+                 ) -> int:
+    "How many of `unions` are in `seen`: the evaluated triplets whose union model a method could have read (0 on an honest split)."
+    seen = {tuple(sorted(int(x) for x in c)) for c in seen}
+    return sum(tuple(sorted(int(x) for x in u)) in seen for u in unions)
+
 # %% ../../nbs/merge/04_benchmark.ipynb
-def _acc_rows(name: str, k: int, logits: torch.Tensor, tri: pd.DataFrame, labels: torch.Tensor) -> pd.DataFrame:
-    "The accuracy columns of one method at step k: IID, OOD, on C1 and on C2."
+def _acc_rows(name: str, k: int, logits: torch.Tensor, tri: pd.DataFrame, labels: torch.Tensor, union_logits: torch.Tensor) -> pd.DataFrame:
+    "The accuracy and fidelity columns of one method at step k: IID, OOD, on C1 and on C2; fidelity, KL and OOD gap to the union model."
+    unions = list(tri["union"])
     return pd.DataFrame({"method": name, "triplet": tri["triplet"].to_numpy(), "k": k,
-                         "iid_acc": class_accuracy(logits, labels, list(tri["union"])).numpy(),
-                         "ood_acc": class_accuracy(logits, labels, [other_classes(u) for u in tri["union"]]).numpy(),
+                         "iid_acc": class_accuracy(logits, labels, unions).numpy(),
+                         "ood_acc": class_accuracy(logits, labels, [other_classes(u) for u in unions]).numpy(),
                          "acc_c1": class_accuracy(logits, labels, list(tri["c1"])).numpy(),
-                         "acc_c2": class_accuracy(logits, labels, list(tri["c2"])).numpy()})
+                         "acc_c2": class_accuracy(logits, labels, list(tri["c2"])).numpy(),
+                         "fidelity": fidelity(logits, union_logits).numpy(), "kl_to_union": kl_to_union(logits, union_logits).numpy(),
+                         "ood_gap": ood_gap(logits, union_logits, labels, unions).numpy()})
 
 def _reference_targets(tri: pd.DataFrame, lg1: torch.Tensor, lg2: torch.Tensor, lgu: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:
     "Per triplet: parent 1 on C1, parent 2 on C2, the parents pooled over the union's images, the union model."
@@ -397,6 +524,25 @@ def _cl_metrics(df: pd.DataFrame) -> pd.DataFrame:
     base = df[df["method"] == "train_from_theta0"].set_index(["triplet", "k"])["iid_acc"]
     ref = pd.MultiIndex.from_frame(df[["triplet", "k"]]).map(lambda ix: base.get(ix, np.nan))
     return df.assign(forward_transfer=df["iid_acc"].to_numpy() - np.asarray(ref, dtype=float))
+
+def _sensitivity_rows(batch: MergeBatch, tri: pd.DataFrame, methods: dict[str, Callable], merged: dict[str, torch.Tensor],
+                      logits: dict[str, torch.Tensor], x: torch.Tensor, seed: int, n_max: int | None) -> pd.DataFrame:
+    "input_sensitivity of every method at k = 0 on up to `n_max` triplets: parent 2 swapped for a same-size parent of another triplet."
+    part = swap_partners(batch.c1, batch.c2, list(zip(batch.activation, batch.init)), seed)
+    rows = np.flatnonzero(part >= 0)
+    if n_max is not None and len(rows) > n_max: rows = np.sort(np.random.default_rng(seed).choice(rows, n_max, replace=False))
+    if not len(rows): return pd.DataFrame(columns=["method", "triplet", "k", "sensitivity_pred", "sensitivity_weights"])
+    orig, p = batch.subset(rows.tolist()), torch.as_tensor(part[rows])
+    w_in, c_in = torch.cat([batch.w1, batch.w2])[p], [[*batch.c1, *batch.c2][i] for i in p.tolist()]
+    swapped = replace(orig, w2=w_in, c2=c_in, union=[tuple(sorted(set(a) | set(b))) for a, b in zip(orig.c1, c_in)])
+    dist, t = (orig.w2 - w_in).norm(dim=1), torch.as_tensor(rows)
+    out = []
+    for name, fn in methods.items():
+        w_s = fn(swapped).detach().float().cpu()
+        pred, wd = input_sensitivity(merged[name][t], w_s, logits[name][t], model_logits(w_s, swapped.activation, x), dist)
+        out.append(pd.DataFrame({"method": name, "triplet": tri["triplet"].to_numpy()[rows], "k": 0,
+                                 "sensitivity_pred": pred.numpy(), "sensitivity_weights": wd.numpy()}))
+    return pd.concat(out, ignore_index=True)
 
 # %% ../../nbs/merge/04_benchmark.ipynb
 def collapse_table(merged: dict[str, torch.Tensor], union: torch.Tensor, activations: Sequence[str]) -> pd.DataFrame:
@@ -438,27 +584,37 @@ def load_merge_store(path: str | Path) -> tuple[torch.Tensor, pd.DataFrame]:
     return tensors["weights"], rows
 
 # %% ../../nbs/merge/04_benchmark.ipynb
-def _tune(zoo, data, weights, builders, n_val, seed, tune, eval_per_class=None):
-    "Hyperparameters: chosen on (a seeded sample of) validation triplets, or the papers' defaults when tune=False."
-    if not tune: return {n: {} for n in builders}, pd.DataFrame()
-    val = zoo_triplets(zoo, "val")
+def _tune(zoo, data, weights, builders, n_val, seed, tune, eval_per_class=None, mode="unseen_union"):
+    "Hyperparameters: chosen on (a seeded sample of) validation triplets, or the papers' defaults; also the class sets the search read."
+    if not tune: return {n: {} for n in builders}, pd.DataFrame(), set()
+    val = zoo_triplets(zoo, "val", mode)
     if n_val is not None: val = pd.concat([g.sample(min(n_val, len(g)), random_state=seed) for _, g in val.groupby("activation")])
     best, table = tune_hyperparameters(make_batch(zoo, val.reset_index(drop=True), data, weights), builders,
                                        images=eval_indices(data, "val", eval_per_class, seed))
     log.info("hyperparameters chosen on %d validation triplets: %s", len(val), best)
-    return best, table
+    return best, table, {c for col in ("c1", "c2", "union") for c in val[col]}
 
-def _finetune_rows(tri, sample, merged, data, x, y, cfg, keep, progress):
+def _finetune_rows(tri, sample, merged, data, x, y, cfg, keep, progress, union_logits):
     "Tidy rows of every fine-tuned (method, triplet) at the measured steps, the names fine-tuned, and the kept weights."
     names = [n for n in merged if n not in ("ensemble", "parent1", "parent2")]  # parents: references, not fine-tuned
     sub = tri.iloc[sample]; reps = len(names)
     W = torch.cat([merged[n][torch.as_tensor(sample)] for n in names])  # (len(names) * S, 2464), method-major
     res = finetune(W, list(sub["activation"]) * reps, list(sub["union"]) * reps, list(sub["triplet"]) * reps, data, x, cfg, keep, progress)
-    S = len(sub)
-    rows = [_acc_rows(n, k, res.logits[k][i * S:(i + 1) * S], sub, y) for k in cfg.eval_steps if k > 0 for i, n in enumerate(names)]
+    S, lu = len(sub), union_logits[torch.as_tensor(sample)]
+    rows = [_acc_rows(n, k, res.logits[k][i * S:(i + 1) * S], sub, y, lu) for k in cfg.eval_steps if k > 0 for i, n in enumerate(names)]
     return pd.concat(rows, ignore_index=True), names, res.weights
 
 # %% ../../nbs/merge/04_benchmark.ipynb
+def _zoo_methods(zoo: Zoo, weights: torch.Tensor, mode: str, sigma: dict, best: dict, seed: int) -> dict[str, Callable]:
+    "The baselines that read the zoo (each with its seen_class_sets); a zoo without train triplets (tiny) leaves some out."
+    vis = visible_models(zoo, mode)
+    out = {"parent_plus_noise": _with_seen(parent_plus_noise_method(sigma, **{"scale": 0.1, **best.get("parent_plus_noise", {})}, seed=seed), vis["classes"])}
+    for name, make in (("nearest_train_union", nearest_train_union_method), ("smallest_superset", smallest_superset_method),
+                       ("universal", universal_method), ("nearest_weights", nearest_weights_method)):
+        try: out[name] = make(zoo, weights, mode)
+        except DataError as e: log.warning("%s left out: %s", name, e)  # a zoo without train triplets (tiny)
+    return out
+
 def evaluate_methods(zoo: Zoo,  # the zoo (with scenarios) whose test triplets are merged
                      methods: dict[str, Callable] | None = None,  # extra or replacement methods (default: MERGE_METHODS)
                      ks: Sequence[int] = (0, 50, 200, 500),  # fine-tuning steps reported (and stored for k in store_ks)
@@ -467,14 +623,16 @@ def evaluate_methods(zoo: Zoo,  # the zoo (with scenarios) whose test triplets a
                      finetune: FinetuneConfig | None = None,  # the schedule (default: steps = max(ks), eval at ks and a few more)
                      tune: bool = True,  # choose hyperparameters on validation triplets (False: the papers' defaults)
                      n_val: int | None = 16,  # validation triplets per activation used for tuning (None: all)
-                     split: str = "test",  # the triplets evaluated ("val" only for smoke tests on zoos without test triplets)
+                     split: str = "test",  # the triplets evaluated ("val" or "train" only for smoke tests)
                      seed: int = 0,  # seeds the fine-tuning sample, noise and data draws
                      store_dir: str | Path | None = None,  # where to keep merged (k=0) and fine-tuned weights (k in store_ks)
                      store_ks: Sequence[int] = (200, 500),  # fine-tuned steps whose weights are stored
                      eval_per_class: int | None = None,  # test images per class used for every accuracy (None: all)
                      progress: bool = True,
+                     mode: str = "unseen_union",  # the split mode (`zoo_scenarios`): "unseen_union" or "parents"
+                     n_sensitivity: int | None = 64,  # triplets on which input_sensitivity is measured (None: all)
                     ) -> pd.DataFrame:
-    "The benchmark's tidy table: one row per method × triplet × k (attrs['meta']: hyperparameters, sample, collapse, timings)."
+    "The benchmark's tidy table: one row per method × triplet × k (attrs['meta']: hyperparameters, sample, collapse, leaks, timings)."
     t_start = time.perf_counter()
     if data is None: data = load_dataset(zoo.config.get("profile", "small"), None, int(zoo.config.get("seed", 0)))
     if data.fingerprint != zoo.manifest.get("data_fingerprint"):
@@ -485,35 +643,41 @@ def evaluate_methods(zoo: Zoo,  # the zoo (with scenarios) whose test triplets a
     missing = [k for k in ks if k not in cfg.eval_steps]
     if missing: raise ConfigError(f"ks {missing} are not in finetune.eval_steps={cfg.eval_steps}; add them")
     weights = zoo.filter(final_only=True).weights()
-    tri = zoo_triplets(zoo, split); tri.insert(0, "triplet", range(len(tri)))
+    tri = zoo_triplets(zoo, split, mode); tri.insert(0, "triplet", range(len(tri)))
     batch = make_batch(zoo, tri, data, weights)
-    sigma = zoo_sigma(zoo, weights)
+    sigma = zoo_sigma(zoo, weights, mode)
     builders = {**{n: f for n, f in METHOD_FACTORIES.items()}, "parent_plus_noise": lambda scale=0.1: parent_plus_noise_method(sigma, scale, seed)}
-    best, tuning = _tune(zoo, data, weights, builders, n_val, seed, tune, eval_per_class)
-    chosen = {n: builders[n](**best.get(n, {})) for n in builders}
-    try: chosen["nearest_train_union"] = nearest_train_union_method(zoo, weights)
-    except DataError as e: log.warning("nearest_train_union left out: %s", e)  # a zoo without train triplets (tiny)
+    best, tuning, tuned_on = _tune(zoo, data, weights, builders, n_val, seed, tune, eval_per_class, mode)
+    chosen = {n: builders[n](**best.get(n, {})) for n in METHOD_FACTORIES}
+    chosen.update(_zoo_methods(zoo, weights, mode, sigma, best, seed))
     chosen = {**{n: fn for n, fn in MERGE_METHODS.items() if n not in METHOD_FACTORIES}, **chosen, **(methods or {})}
+    seen = set(tuned_on).union(*(getattr(fn, "seen_class_sets", ()) for fn in chosen.values()))
+    leaked = leaked_unions(tri["union"], seen)
+    if leaked: log.warning("%d of %d evaluated triplets have a union whose model a method could read (split mode %r, split %r)", leaked, len(tri), mode, split)
     merged = _method_weights(batch, chosen, progress)
     union_w = weights[torch.tensor(tri["row_union"].tolist())]
-    merged.update(oracle_union=union_w, parent1=batch.w1, parent2=batch.w2, train_from_theta0=batch.theta0)
     te = eval_indices(data, "test", eval_per_class, seed); x, y = data.images[te], data.labels[te]
     t0 = time.perf_counter(); lg = {n: model_logits(w, batch.activation, x) for n, w in merged.items()}
+    sens = _sensitivity_rows(batch, tri, chosen, merged, lg, x, seed, n_sensitivity)
+    merged.update(oracle_union=union_w, parent1=batch.w1, parent2=batch.w2, train_from_theta0=batch.theta0)
+    lg.update({n: model_logits(merged[n], batch.activation, x) for n in ("oracle_union", "parent1", "parent2", "train_from_theta0")})
     log.info("k=0: %d methods x %d triplets evaluated on %d test images in %.1f s", len(merged), len(tri), len(x), time.perf_counter() - t0)
     lg["ensemble"] = torch.log((lg["parent1"].softmax(-1) + lg["parent2"].softmax(-1)) / 2)
-    rows = [_acc_rows(n, 0, l, tri, y) for n, l in lg.items()]
+    rows = [_acc_rows(n, 0, l, tri, y, lg["oracle_union"]) for n, l in lg.items()]
     sample = finetune_sample(tri, n_finetune, seed)
     keep = [k for k in store_ks if k <= cfg.steps] if store_dir is not None else []
-    t0 = time.perf_counter(); ft_rows, ft_names, ft_w = _finetune_rows(tri, sample, merged, data, x, y, cfg, keep, progress)
+    t0 = time.perf_counter(); ft_rows, ft_names, ft_w = _finetune_rows(tri, sample, merged, data, x, y, cfg, keep, progress, lg["oracle_union"])
     log.info("fine-tuned %d methods x %d triplets for %d steps in %.1f s", len(ft_names), len(sample), cfg.steps, time.perf_counter() - t0)
-    df = pd.concat(rows + [ft_rows], ignore_index=True)
-    df = df.merge(tri[["triplet", "c1", "c2", "union", "activation", "init", "bin1", "bin2"]], on="triplet")
+    df = pd.concat(rows + [ft_rows], ignore_index=True).merge(sens, on=["method", "triplet", "k"], how="left")
+    df = df.merge(tri[["triplet", "c1", "c2", "union", "activation", "init", "bin1", "bin2", "subsplit"]], on="triplet")
     df = df.merge(_reference_targets(tri, lg["parent1"], lg["parent2"], lg["oracle_union"], y), on="triplet")
     df = _cl_metrics(df).assign(finetuned=lambda d: d["triplet"].isin(tri["triplet"].iloc[sample]))
-    meta = dict(split=split, n_triplets=len(tri), eval_images=len(te), eval_per_class=eval_per_class, finetune_triplets=[int(t) for t in tri["triplet"].iloc[sample]],
+    meta = dict(split=split, split_mode=mode, leaked_test_unions=leaked, n_triplets=len(tri), subsplits=tri["subsplit"].value_counts().to_dict(),
+                eval_images=len(te), eval_per_class=eval_per_class, finetune_triplets=[int(t) for t in tri["triplet"].iloc[sample]],
                 n_finetune_per_activation=n_finetune, finetune=asdict(cfg), ks=ks, hyperparameters=best,
                 tuning=tuning.to_dict("records"), collapse=collapse_table({n: w for n, w in merged.items()}, union_w, batch.activation).to_dict("records"),
-                activations=sorted(set(batch.activation)), seconds=round(time.perf_counter() - t_start, 1))
+                activations=sorted(set(batch.activation)), n_sensitivity_triplets=int(sens["triplet"].nunique()) if len(sens) else 0,
+                seconds=round(time.perf_counter() - t_start, 1))
     if store_dir is not None: _store(store_dir, merged, tri, sample, ft_names, ft_w, meta)
     df = df.sort_values(["method", "triplet", "k"]).reset_index(drop=True)
     df.attrs["meta"] = meta
@@ -527,7 +691,7 @@ def _store(store_dir, merged, tri, sample, ft_names, ft_weights, meta):
     sub = tri.iloc[sample]
     parts += [(w, pd.concat([sub[cols].assign(method=n, k=k) for n in ft_names], ignore_index=True)) for k, w in ft_weights.items() if k > 0]
     save_merge_store(store_dir, torch.cat([w for w, _ in parts]), pd.concat([r for _, r in parts], ignore_index=True),
-                     **{k: v for k, v in meta.items() if k in ("split", "finetune", "hyperparameters", "n_triplets")})
+                     **{k: v for k, v in meta.items() if k in ("split", "split_mode", "finetune", "hyperparameters", "n_triplets")})
     log.info("merge store written to %s", store_dir)
 
 # %% ../../nbs/merge/04_benchmark.ipynb
@@ -546,34 +710,59 @@ def _mean(s: pd.Series) -> float | None:
     v = s.mean()
     return None if pd.isna(v) else round(float(v), 4)
 
+def _col(g: pd.DataFrame, k: int, col: str) -> float | None:
+    return _mean(g.loc[g["k"] == k, col]) if col in g else None
+
+def _best(methods: dict, key: str) -> tuple[str | None, float | None]:
+    "The method (not in NOT_BASELINES) with the largest `key`, and that value."
+    cand = [(n, m[key]) for n, m in methods.items() if n not in NOT_BASELINES and m.get(key) is not None]
+    return max(cand, key=lambda t: t[1], default=(None, None))
+
+def _headline(df: pd.DataFrame) -> dict:
+    "union_acc, per-method k = 0 / 200 IID and fidelity means, best baseline and TransformerAE ratios of one set of triplets."
+    k0 = df[df["k"] == 0]; union = _mean(k0.drop_duplicates("triplet")["union_acc"])
+    methods = {n: {"k0_iid": _col(g, 0, "iid_acc"), "k0_fidelity": _col(g, 0, "fidelity"), "k200_iid": _col(g, 200, "iid_acc"),
+                   "k200_fidelity": _col(g, 200, "fidelity")} for n, g in df.groupby("method")}
+    (bn, bi), (fn, bf) = _best(methods, "k0_iid"), _best(methods, "k0_fidelity")
+    out = {"n_triplets": int(k0["triplet"].nunique()), "union_acc": union,
+           "best_baseline_k0_rel": round(bi / union, 4) if bi is not None and union else None, "best_baseline_k0_rel_method": bn,
+           "best_baseline_k0_fidelity": bf, "best_baseline_k0_fidelity_method": fn}
+    if "transformer_ae" in methods and union:  # the learned merge (merge/05_train registers it), relative to the union model
+        tae = methods["transformer_ae"]
+        out.update({f"tae_{k}_rel": round(tae[f"{k}_iid"] / union, 4) if tae[f"{k}_iid"] is not None else None for k in ("k0", "k200")},
+                   tae_k0_fidelity=tae["k0_fidelity"])
+    return out, methods
+
 def benchmark_summary(df: pd.DataFrame, held_out_pairs: Sequence[tuple[int, ...]] = ()) -> dict:
-    "The benchmark's JSON: union_acc, parents_acc, test_pairs, per-method means at k = 0 and 200, steps, best_baseline_k0_rel."
+    "The benchmark's JSON: split mode and leak count, per-method accuracy and fidelity at k = 0 and 200, steps, best baseline, sub-splits."
     curves = curve_table(df)
     k0 = df[df["k"] == 0]
     methods = {}
     for name, g in df.groupby("method"):
         c = curves[curves["method"] == name]
-        at = lambda k, col: _mean(g.loc[g["k"] == k, col])
+        at = lambda k, col: _col(g, k, col)
         methods[name] = {"k0_iid": at(0, "iid_acc"), "k0_ood": at(0, "ood_acc"), "k200_iid": at(200, "iid_acc"), "k200_ood": at(200, "ood_acc"),
-                         "k500_iid": at(500, "iid_acc"), "steps_to_parents": _mean(c["steps_to_parents"]),
-                         "steps_to_union": _mean(c["steps_to_union"]),
+                         "k500_iid": at(500, "iid_acc"), "k0_fidelity": at(0, "fidelity"), "k0_ood_gap": at(0, "ood_gap"),
+                         "k0_kl": at(0, "kl_to_union"), "k200_fidelity": at(200, "fidelity"),
+                         "input_sensitivity": at(0, "sensitivity_pred"), "input_sensitivity_weights": at(0, "sensitivity_weights"),
+                         "steps_to_parents": _mean(c["steps_to_parents"]), "steps_to_union": _mean(c["steps_to_union"]),
                          "reached_parents": _mean(c["steps_to_parents"].notna()) if len(c) else None,
                          "reached_union": _mean(c["steps_to_union"].notna()) if len(c) else None,
                          "forgetting_c1_k0": at(0, "forgetting_c1"), "forgetting_c2_k0": at(0, "forgetting_c2"),
                          "forward_transfer_k200": at(200, "forward_transfer"), "stability": _mean(c["stability"])}
-    union = _mean(k0.drop_duplicates("triplet")["union_acc"])
-    base = [methods[n]["k0_iid"] for n in (*CLASSICAL_METHODS, *MEMORIZATION_BASELINES) if n in methods and methods[n]["k0_iid"] is not None]
-    out = {"union_acc": union, "parents_acc": _mean(k0.drop_duplicates("triplet")["parents_acc"]),
+    meta = df.attrs.get("meta", {})
+    head, _ = _headline(df)
+    out = {"split_mode": meta.get("split_mode"), "leaked_test_unions": meta.get("leaked_test_unions"),
+           "union_acc": head["union_acc"], "parents_acc": _mean(k0.drop_duplicates("triplet")["parents_acc"]),
            "test_pairs": [list(p) for p in held_out_pairs], "methods": methods,
-           "best_baseline_k0_rel": round(max(base) / union, 4) if base and union else None}
-    if "transformer_ae" in methods and union:  # the learned merge (merge/05_train registers it), relative to the union model
-        tae = methods["transformer_ae"]
-        out.update({f"tae_{k}_rel": round(tae[f"{k}_iid"] / union, 4) if tae[f"{k}_iid"] is not None else None for k in ("k0", "k200")})
+           **{k: v for k, v in head.items() if k not in ("n_triplets", "union_acc")}}
+    if "subsplit" in df:  # unseen union with seen parents / with an unseen parent (test_subsplit)
+        out["subsplits"] = {s: (lambda h: {**h[0], "methods": h[1]})(_headline(g)) for s, g in df.groupby("subsplit")}
     return out
 
-def held_out_pairs(zoo: Zoo, df: pd.DataFrame, split: str = "test") -> list[tuple[int, ...]]:
+def held_out_pairs(zoo: Zoo, df: pd.DataFrame, split: str = "test", mode: str = "unseen_union") -> list[tuple[int, ...]]:
     "The held-out (split) class pairs that are a parent of some triplet in `df`."
-    status = experience_splits(zoo.scenarios())
+    status = experience_splits(zoo_scenarios(zoo, mode))
     parents = set(df["c1"]) | set(df["c2"])
     return sorted(c for c in parents if len(c) == 2 and status.get(c) == split)
 
@@ -592,7 +781,9 @@ def add_merge_eval_cli(merge_subparsers) -> None:
     p.add_argument("--method-module", action="append", default=[], metavar="MODULE", help="import MODULE to register more methods (repeatable)")
     p.add_argument("--ks", type=int, nargs="+", default=[0, 50, 200, 500], help="fine-tuning steps reported (default: 0 50 200 500)")
     p.add_argument("--eval-per-class", type=int, default=None, help="test images per class for every accuracy (default: 25 on small, all otherwise; 0: all)")
-    p.add_argument("--split", default="test", choices=["test", "val"], help="triplets to evaluate (val: smoke test for zoos without test triplets)")
+    p.add_argument("--split-mode", default="unseen_union", choices=list(SPLIT_MODES),
+                   help="unseen_union (default): test triplets are those whose union is a held-out class set; parents: the zoo's stored split (held-out parents)")
+    p.add_argument("--split", default="test", choices=list(SPLITS), help="triplets to evaluate (val, train: smoke tests for zoos without test triplets)")
     p.add_argument("--no-tune", action="store_true", help="use the papers' default hyperparameters instead of tuning on validation triplets")
     p.add_argument("--wandb", action="store_true", help="log the summary and tables to wandb (offline unless $WANDB_MODE is set)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -600,7 +791,8 @@ def add_merge_eval_cli(merge_subparsers) -> None:
 
 def run_benchmark(profile: str = "small", zoo_dir=None, out=None, mnist_dir=None, seed: int = 0, n_finetune: int | None = -1,
                   method_modules: Sequence[str] = (), split: str = "test", tune: bool = True, progress: bool = True,
-                  wandb: bool = False, ks: Sequence[int] = (0, 50, 200, 500), eval_per_class: int | None = -1) -> tuple[dict, dict[str, Path]]:
+                  wandb: bool = False, ks: Sequence[int] = (0, 50, 200, 500), eval_per_class: int | None = -1,
+                  mode: str = "unseen_union") -> tuple[dict, dict[str, Path]]:
     "Run `evaluate_methods` on a profile's zoo and write its outputs to `out`; return (summary, paths)."
     prof = get_profile(profile); paths = project_paths()
     for mod in method_modules:
@@ -611,12 +803,11 @@ def run_benchmark(profile: str = "small", zoo_dir=None, out=None, mnist_dir=None
     n_ft = (2 if prof.name in ("tiny", "small") else None) if n_finetune == -1 else (n_finetune or None)
     per_class = (25 if prof.name == "small" else None) if eval_per_class == -1 else eval_per_class
     df = evaluate_methods(zoo, ks=ks, data=load_dataset(prof, mnist_dir, seed), n_finetune=n_ft, split=split, tune=tune, seed=seed,
-                          eval_per_class=per_class,
-                          store_dir=out / "weights", progress=progress)
-    meta = df.attrs["meta"]; summary = benchmark_summary(df, held_out_pairs(zoo, df, split))
+                          eval_per_class=per_class, store_dir=out / "weights", progress=progress, mode=mode)
+    meta = df.attrs["meta"]; summary = benchmark_summary(df, held_out_pairs(zoo, df, split, mode))
     summary.update(n_triplets=meta["n_triplets"], n_finetune_triplets=len(meta["finetune_triplets"]), hyperparameters=meta["hyperparameters"],
                    activations=meta["activations"], finetune=meta["finetune"], seconds=meta["seconds"], split=split,
-                   eval_images=meta["eval_images"], eval_per_class=meta["eval_per_class"])
+                   eval_images=meta["eval_images"], eval_per_class=meta["eval_per_class"], n_sensitivity_triplets=meta["n_sensitivity_triplets"])
     files = {"table": save_parquet(_plain(df), out / "results.parquet"), "curves": save_parquet(curve_table(df), out / "curves.parquet"),
              "collapse": save_parquet(pd.DataFrame(meta["collapse"]), out / "collapse.parquet"),
              "tuning": save_parquet(pd.DataFrame(meta["tuning"]) if meta["tuning"] else pd.DataFrame({"method": []}), out / "tuning.parquet"),
@@ -634,7 +825,7 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
 def _log_wandb(summary: dict, df: pd.DataFrame, out: Path) -> None:
     from neuralblitz_lab.core import init_wandb
     import wandb
-    run = init_wandb(config={"split": summary["split"], "hyperparameters": summary["hyperparameters"]}, job_type="merge_eval", dir=out)
+    run = init_wandb(config={"split": summary["split"], "split_mode": summary["split_mode"], "hyperparameters": summary["hyperparameters"]}, job_type="merge_eval", dir=out)
     run.log({f"{m}/{k}": v for m, d in summary["methods"].items() for k, v in d.items() if v is not None})
     run.log({"results": wandb.Table(dataframe=_plain(df).astype({c: str for c in ("c1", "c2", "union")}))})
     run.finish()
@@ -644,10 +835,10 @@ def cmd_merge_eval(args) -> int:
     summary, files = run_benchmark(args.profile, args.zoo, args.out, args.mnist_dir, args.seed,
                                    -1 if args.n_finetune is None else args.n_finetune, args.method_module, args.split,
                                    not args.no_tune, not args.no_progress, args.wandb, args.ks,
-                                   -1 if args.eval_per_class is None else (args.eval_per_class or None))
-    best = max(((n, m["k0_iid"]) for n, m in summary["methods"].items() if n in (*CLASSICAL_METHODS, *MEMORIZATION_BASELINES) and m["k0_iid"] is not None),
-               key=lambda t: t[1], default=(None, None))
-    print(f"merge eval ({summary['n_triplets']} {summary['split']} triplets, {summary['n_finetune_triplets']} fine-tuned): "
-          f"union model {summary['union_acc']}, best baseline {best[0]} {best[1]} at k=0")
+                                   -1 if args.eval_per_class is None else (args.eval_per_class or None), args.split_mode)
+    print(f"merge eval ({summary['n_triplets']} {summary['split']} triplets, split mode {summary['split_mode']}, "
+          f"{summary['leaked_test_unions']} leaked unions, {summary['n_finetune_triplets']} fine-tuned): union model {summary['union_acc']}, "
+          f"best baseline {summary['best_baseline_k0_rel_method']} {summary['best_baseline_k0_rel']} of it at k=0, "
+          f"best fidelity {summary['best_baseline_k0_fidelity_method']} {summary['best_baseline_k0_fidelity']}")
     for name, path in files.items(): print(f"{name}: {path}")
     return 0

@@ -28,8 +28,8 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'ACTIVATIONS', 'CSV_ACTIVATION_ORDER', 'INITS', 'EPOCH_BINS', 'MAX_EPOCHS', 'N_CLASSES', 'SCENARIO_TYPES',
-           'SCENARIO_COLUMNS', 'SPLITS', 'INDEX_COLUMNS', 'SHARD_TENSOR', 'ZOO_FORMAT', 'CSV_COLUMNS', 'check_bins',
-           'epoch_bin', 'all_experiences', 'ScenarioType', 'scenario_triplets', 'merge_scenarios',
+           'SCENARIO_COLUMNS', 'SPLITS', 'SPLIT_MODES', 'INDEX_COLUMNS', 'SHARD_TENSOR', 'ZOO_FORMAT', 'CSV_COLUMNS',
+           'check_bins', 'epoch_bin', 'all_experiences', 'ScenarioType', 'scenario_triplets', 'merge_scenarios',
            'held_out_experiences', 'split_scenarios', 'experience_splits', 'validate_weights', 'validate_rows',
            'ZooWriter', 'Zoo', 'export_csv']
 
@@ -138,19 +138,31 @@ def held_out_experiences(experiences: Iterable[Sequence[int]],  # the parent exp
     return held
 
 # %% ../../nbs/zoo/00_store.ipynb
+SPLIT_MODES = ("parents", "unseen_union")  # which class sets are drawn and what makes a triplet test (see the prose above)
+
+def _triplet_split(roles: pd.DataFrame, mode: str) -> np.ndarray:
+    "Each triplet's split from its class sets' statuses (columns c1_split, c2_split, union_split)."
+    if mode == "parents":
+        return np.where((roles == "test").any(axis=1), "test", np.where((roles == "val").any(axis=1), "val", "train"))
+    union, parent_test = roles["union_split"], (roles[["c1_split", "c2_split"]] == "test").any(axis=1)
+    return np.select([union == "test", (union == "val") & ~parent_test, (roles == "train").all(axis=1)],
+                     ["test", "val", "train"], "excluded")
+
 def split_scenarios(scenarios: pd.DataFrame,  # from `merge_scenarios`
                     seed: int,  # seeds the held-out draw
-                    test_fraction: float = 0.1,  # share of parent experiences (per size) held out for testing
+                    test_fraction: float = 0.1,  # share of the drawn class sets (per size) held out for testing
                     val_fraction: float = 0.1,  # share held out for validation
+                    mode: str = "parents",  # "parents" (parents drawn; the zoos' stored split) or "unseen_union" (every class set)
                    ) -> pd.DataFrame:
     "Add each class set's held-out status (`c1_split`, `c2_split`, `union_split`) and each triplet's `split`."
+    if mode not in SPLIT_MODES: raise ConfigError(f"mode={mode!r} unknown; choose one of {list(SPLIT_MODES)}")
     missing = [c for c in SCENARIO_COLUMNS if c not in scenarios]
     if missing: raise DataError(f"scenarios lack column(s) {missing}; build them with merge_scenarios()")
-    held = held_out_experiences([*scenarios["c1"], *scenarios["c2"]], seed, test_fraction, val_fraction)
+    drawn = [*scenarios["c1"], *scenarios["c2"], *(scenarios["union"] if mode == "unseen_union" else [])]
+    held = held_out_experiences(drawn, seed, test_fraction, val_fraction)
     out = scenarios.copy()
     for col in ("c1", "c2", "union"): out[f"{col}_split"] = [held.get(check_classes(c), "train") for c in out[col]]
-    roles = out[["c1_split", "c2_split", "union_split"]]
-    out["split"] = np.where((roles == "test").any(axis=1), "test", np.where((roles == "val").any(axis=1), "val", "train"))
+    out["split"] = _triplet_split(out[["c1_split", "c2_split", "union_split"]], mode)
     return out
 
 def experience_splits(scenarios: pd.DataFrame) -> dict[tuple[int, ...], str]:
