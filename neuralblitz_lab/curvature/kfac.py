@@ -36,19 +36,17 @@ def tapped_forward(params: dict[str, torch.Tensor],  # one model's parameters (n
     "Logits `(B, n_classes)` and each layer's homogeneous inputs `{layer: (B, T, d_in + 1)}` (conv: unfolded patches)."
     act, h, inputs = get_activation(activation), x, {}
     for l in spec.layers:
-        w = torch.cat([params[f"{l.name}.weight"].flatten(1), params[f"{l.name}.bias"][:, None]], 1)  # (d_out, d_in + 1)
-        if l.kind == "conv":
-            side = h.shape[-1] - l.kernel + 1
-            a = _homogeneous(F.unfold(h, l.kernel).transpose(1, 2))  # (B, T, C*k*k + 1), channel-major like the weight
-        else:
-            a = _homogeneous(h.flatten(1)[:, None])  # (B, 1, d_in + 1)
-        s = a @ w.T  # (B, T, d_out)
-        if taps is not None: s = s + taps[l.name]
-        inputs[l.name] = a
-        if l.kind == "conv":
-            h = s.transpose(1, 2).reshape(s.shape[0], l.n_out, side, side)  # (B, d_out, H', W')
+        w, b = params[f"{l.name}.weight"], params[f"{l.name}.bias"]
+        if l.kind == "conv":  # the patches only feed A; the output goes through conv2d (a faster backward than fold)
+            inputs[l.name] = _homogeneous(F.unfold(h.detach(), l.kernel).transpose(1, 2))  # (B, T, C*k*k + 1), channel-major like w
+            h = F.conv2d(h, w, b)  # (B, d_out, H', W')
+            if taps is not None: h = h + taps[l.name].transpose(1, 2).reshape(h.shape)  # taps (B, T, d_out), T = H'W' row-major
             if l.pool: h = F.max_pool2d(h, l.pool)
-        else: h = s[:, 0]  # (B, d_out)
+        else:
+            if h.dim() == 4: h = h.flatten(1)  # (B, C*H*W)
+            inputs[l.name] = _homogeneous(h.detach()[:, None])  # (B, 1, d_in + 1)
+            h = F.linear(h, w, b)  # (B, d_out)
+            if taps is not None: h = h + taps[l.name][:, 0]
         if l.act: h = act(h)
     return h, inputs
 
@@ -129,6 +127,7 @@ class KFACConfig:
     "K-FAC's knobs in the zoo trainer (the learning-rate schedule is the trainer's)."
     damping: float = 1e-3  # Tikhonov λ added to A ⊗ G
     ema: float = 0.95  # running-average decay of the factors (Martens & Grosse 2015 §5)
+    factor_every: int = 5  # steps between factor updates (a step without one computes the gradient alone)
     inv_every: int = 10  # steps between eigendecompositions of the averaged factors
     lr_scale: float = 10.0  # multiplies the trainer's cyclic rate (1e-4..3e-3 for Adam) -> 1e-3..3e-2
     kl_clip: float = 1e-3  # κ of the KL clip (Ba et al. 2017)
@@ -137,7 +136,7 @@ class KFACConfig:
     def __post_init__(self):
         if not self.damping > 0: raise ConfigError(f"damping={self.damping} must be > 0")
         if not 0 <= self.ema < 1: raise ConfigError(f"ema={self.ema} must be in [0, 1)")
-        if self.inv_every < 1: raise ConfigError(f"inv_every={self.inv_every} must be >= 1")
+        if self.inv_every < 1 or self.factor_every < 1: raise ConfigError(f"inv_every={self.inv_every} and factor_every={self.factor_every} must be >= 1")
 
 class StackedKFAC:
     "K-FAC over flat parameters `(n_models, P)` with per-model step counts (`t`, as `zoo.train.StackedAdam`)."
@@ -166,10 +165,13 @@ class StackedKFAC:
         self.steps += 1
         return kfac_precondition({k: tuple(e[rows] for e in es) for k, es in self.eig.items()}, grad, self.cfg.damping, self.spec)
 
+    @property
+    def factors_due(self) -> bool: return self.factors is None or self.steps % self.cfg.factor_every == 0
+
     @torch.no_grad()
     def step(self, rows: torch.Tensor, grad: torch.Tensor, factors, lr: torch.Tensor) -> None:
-        "One update of the models `rows` (m,) from their gradients (m, P) and factors, at learning rates `lr` (n,)."
-        self.update_factors(rows, factors)
+        "One update of the models `rows` (m,) from their gradients (m, P) and factors ({} if not due), at rates `lr` (n,)."
+        if factors: self.update_factors(rows, factors)
         d = self.direction(rows, grad)
         eta = (lr[rows] * self.cfg.lr_scale).to(d.dtype)  # (m,)
         nu = (self.cfg.kl_clip / (eta.square() * (d * grad).sum(1)).clamp(min=1e-30)).sqrt().clamp(max=1.0)  # KL clip
@@ -184,22 +186,27 @@ class StackedKFAC:
         idx = train_index[rows].gather(1, positions[rows].clamp(min=0))  # (m, B) image indices
         with torch.autocast(images.device.type, enabled=False):
             grad, factors = zoo_grad_and_factors(params.detach()[rows], images[idx].float(), labels[idx], activation,
-                                                 valid[rows], self.generator, self.spec)
+                                                 valid[rows], self.generator, self.factors_due, self.spec)
             self.step(rows, grad, factors, lr)
 
 # %% ../../nbs/curvature/01_kfac.ipynb
-def _grad_and_factors_one(params, x, labels, ex, activation, spec):
-    "One model: the mean-loss gradient (as per-layer [W | b] matrices) at labels[:, 0], factors at labels[:, 1]."
+def _grad_and_factors_one(params, x, y, u, ex, activation, spec, with_factors: bool):
+    "One model: the mean-loss gradient (per-layer [W | b] matrices) at labels y and, if asked, factors at labels drawn by u."
     taps = {k: torch.zeros(x.shape[0], T, o, dtype=x.dtype, device=x.device) for k, (T, o) in tap_shapes(spec).items()}
     logits, pull, inputs = vjp(lambda t: tapped_forward(params, t, x, activation, spec), taps, has_aux=True)
     n = ex.sum().clamp(min=1)
     share = (ex / n)[:, None]  # (B, 1) each image's share of the mean loss
-    gs = vmap(pull)(_labels_cotangent(logits, labels, torch.cat([share, share.sqrt()], 1)))[0]  # {layer: (2, B, T, d_out)}
+    labels, scale = y[:, None], share
+    if with_factors:  # one label per image from the model: inverse-CDF of the uniforms u (B,)
+        drawn = (logits.detach().softmax(-1).cumsum(-1) < u[:, None]).sum(-1).clamp(max=logits.shape[-1] - 1)
+        labels, scale = torch.stack([y, drawn], 1), torch.cat([share, share.sqrt()], 1)
+    gs = vmap(pull)(_labels_cotangent(logits, labels, scale))[0]  # {layer: (K, B, T, d_out)}
     grads, out = {}, {}
     for k, a in inputs.items():
         grads[k] = torch.einsum("bto,bti->oi", gs[k][0], a)  # (d_out, d_in + 1)
-        aw = a * (ex / (n * a.shape[1]))[:, None, None].sqrt()
-        out[k] = (torch.einsum("bti,btj->ij", aw, aw), torch.einsum("bti,btj->ij", gs[k][1], gs[k][1]))
+        if with_factors:
+            aw = a * (ex / (n * a.shape[1]))[:, None, None].sqrt()
+            out[k] = (torch.einsum("bti,btj->ij", aw, aw), torch.einsum("bti,btj->ij", gs[k][1], gs[k][1]))
     return grads, out
 
 def zoo_grad_and_factors(flat: torch.Tensor,  # (m, P)
@@ -207,11 +214,11 @@ def zoo_grad_and_factors(flat: torch.Tensor,  # (m, P)
                          y: torch.Tensor,  # (m, B) labels
                          activation: str,
                          weights: torch.Tensor,  # (m, B) bool or float: images that count
-                         generator: torch.Generator | None = None, spec: CNNSpec = CNN_SPEC):
+                         generator: torch.Generator | None = None,  # draws the Fisher's labels
+                         with_factors: bool = True,  # False: the gradient alone (factors {})
+                         spec: CNNSpec = CNN_SPEC):
     "Gradients `(m, P)` of each model's mean loss over its valid images, and sampled-label K-FAC factors (per layer (A, G))."
-    from neuralblitz_lab.curvature.fisher import fisher_labels, zoo_logits
-    with torch.no_grad(): sampled, _ = fisher_labels(zoo_logits(flat, x, activation, spec), None, "mc", 1, generator)
-    labels = torch.stack([y.long(), sampled[..., 0]], -1)  # (m, B, 2)
-    one = lambda f, xi, lab, e: _grad_and_factors_one(flat_to_params(f, spec), xi, lab, e, activation, spec)
-    grads, factors = vmap(one)(flat, x, labels, weights.to(flat.dtype))
+    u = torch.rand(y.shape, generator=generator, dtype=flat.dtype).to(flat.device)  # (m, B)
+    one = lambda f, xi, yi, ui, e: _grad_and_factors_one(flat_to_params(f, spec), xi, yi, ui, e, activation, spec, with_factors)
+    grads, factors = vmap(one)(flat, x, y.long(), u, weights.to(flat.dtype))
     return _flat_of(grads, spec), factors
