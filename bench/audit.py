@@ -136,6 +136,27 @@ def curvature_definiteness(n_images: int = 256, n_fisher: int = 24, seed: int = 
                 kfac_images=n_images, dead_fc1_inputs=int((a.abs().sum(0) == 0).sum()))
 
 
+@torch.no_grad()
+def merge_symmetry(n_perms: int = 5, n_images: int = 16, seed: int = 0) -> dict:
+    "Joint equivariance error and one-sided invariance gaps (over `n_perms` permutations) of the classical merges."
+    from neuralblitz_lab.cnn import init_params, params_to_flat
+    from neuralblitz_lab.merge import classical as mc
+    from neuralblitz_lab.validation.checks import merge_equivariance_error, merge_invariance_gap
+    w1, w2 = (params_to_flat(init_params("kaiming_uniform", seed=s)).double() for s in (seed + 1, seed + 2))
+    x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    z = torch.zeros_like(w1)[None]
+    methods = {"average": mc.average_merge, "task_arithmetic": lambda a, b: mc.task_arithmetic_merge(a, b, z, 1.0),
+               "ties": lambda a, b: mc.ties_merge(a, b, z, 0.5, 1.0), "dare": lambda a, b: mc.dare_merge(a, b, z, 0.5, 1.0),
+               "weight_matching": mc.weight_matching_merge,
+               "zipit": lambda a, b: torch.stack([mc.zipit_merge_one(a[0], b[0], x[:n_images], "relu")])}
+    out = {}
+    for name, fn in methods.items():
+        eq = merge_equivariance_error(fn, w1, w2, seed=seed)
+        gaps = [merge_invariance_gap(fn, w1, w2, "relu", x, seed=s) for s in range(n_perms)]
+        out[name] = dict(joint_equivariance_rel_err=eq, one_sided_gap_max=max(gaps), one_sided_gap_median=float(np.median(gaps)))
+    return dict(methods=out, n_perms=n_perms, zipit_images=n_images, note="relu CNNs at two kaiming-uniform inits; gaps are relative logit differences")
+
+
 def dnds_retrieval(zoo_dir: Path, taus=(0.01, 0.03, 0.1, 0.3), n_probe_images: int = 64, seed: int = 0) -> dict:
     "Union-class accuracy (k = 0) of the DNDS retrieval memory, the nearest lookup and averaging; tau chosen on val."
     from neuralblitz_lab.data import load_dataset
@@ -178,6 +199,7 @@ def main(argv=None) -> dict:
                 time_utc=utc_now(), load_average_1_5_15=list(os.getloadavg()))
     timing = dnds_timing(repeats=6 if args.quick else args.repeats)
     meas = dict(dnds_read_ms=timing, dnds=dnds_identities(), gak_contraction=gak_contraction(), **curvature_definiteness(),
+                merge_symmetry=merge_symmetry(),
                 validation_checks=sorted(CHECKS), **meta)
     if args.zoo is not None:
         ret = {**dnds_retrieval(args.zoo), **meta}

@@ -36,7 +36,8 @@ def soft_assign(keys: torch.Tensor,  # (N, k) keys
                 tau: float | torch.Tensor,  # temperature τ > 0 (a tensor keeps its gradient)
                 ) -> torch.Tensor:  # (N, B), rows sum to 1
     r"$\sigma_b(k) = \mathrm{softmax}_b(-\|k - c_b\|^2/\tau)$ (Definition 5.2)."
-    if not float(tau) > 0: raise ConfigError(f"tau={float(tau)} must be > 0")
+    t = float(tau.detach()) if isinstance(tau, torch.Tensor) else float(tau)
+    if not t > 0: raise ConfigError(f"tau={t} must be > 0")
     return torch.softmax(-sq_distances(keys, centroids) / tau, dim=1)
 
 # %% ../../nbs/memory/00_dnds.ipynb
@@ -102,7 +103,7 @@ class DNDS(nn.Module):
         "Store `value` (m,) or (N, m) under `key`: one delta-rule step (see `dnds_write`); no return."
         k, v = self._keys(key), self._keys(value)
         new = dnds_write(k, v, self.centroids, self.memory_bank, self.tau, self.eta)
-        run_checks(("read_after_write",), k[:1], v[:1], self.centroids.detach(), self.memory_bank.detach(), float(self.tau), self.eta)
+        run_checks(("read_after_write",), k[:1].detach(), v[:1].detach(), self.centroids.detach(), self.memory_bank.detach(), float(self.tau.detach()), self.eta)
         self.memory_bank = new
 
     def reset(self) -> None:

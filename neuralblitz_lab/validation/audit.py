@@ -17,8 +17,8 @@ import pandas as pd
 from ..core import ConfigError, find_root
 
 # %% auto 0
-__all__ = ['VERDICTS', 'NB', 'DM', 'TAE', 'NEOX', 'README', 'AUDIT', 'CLAIMS_NB', 'CLAIMS_TAE', 'CLAIMS_DM', 'CLAIMS_NEOX',
-           'CLAIMS_README', 'CLAIMS', 'json_at', 'csv_at', 'ratio', 'Claim', 'evaluate', 'audit_table',
+__all__ = ['VERDICTS', 'NB', 'DM', 'TAE', 'NEOX', 'README', 'AUDIT', 'CLASSICAL', 'CLAIMS_NB', 'CLAIMS_TAE', 'CLAIMS_DM',
+           'CLAIMS_NEOX', 'CLAIMS_README', 'CLAIMS', 'json_at', 'csv_at', 'ratio', 'Claim', 'evaluate', 'audit_table',
            'missing_sources', 'audit_summary', 'source_url', 'markdown_table']
 
 # %% ../../nbs/validation/01_audit.ipynb
@@ -36,12 +36,12 @@ def json_at(*keys: str | int) -> Callable[[Path], float]:
 
 def csv_at(column: str,  # the column to read
            agg: str = "max",  # how to reduce it: max, min, median, mean, all (1.0 if every value is truthy)
-           where: dict | None = None,  # {column: value} row filter
+           where: dict | None = None,  # {column: value or list of values} row filter
            ) -> Callable[[Path], float]:
     "Reader of one column of a CSV table, filtered and reduced to a number."
     def read(path: Path) -> float:
         df = pd.read_csv(path)
-        for c, v in (where or {}).items(): df = df[df[c] == v]
+        for c, v in (where or {}).items(): df = df[df[c].isin(v) if isinstance(v, (list, tuple)) else df[c] == v]
         if column not in df or not len(df): raise KeyError(f"{Path(path).name} has no rows with column {column!r} (filter {where})")
         s = df[column]
         return float(s.astype(bool).all()) if agg == "all" else float(getattr(s, agg)())
@@ -98,6 +98,7 @@ def evaluate(claim: Claim, root: str | Path | None = None) -> dict:
 # %% ../../nbs/validation/01_audit.ipynb
 NB, DM, TAE, NEOX, README = "neuralblitz_paper.txt", "deep_manifold_slides.txt", "transformer_ae_report.txt", "neox_notes.txt", "README.md"
 AUDIT = "bench/results/audit_measurements.json"
+CLASSICAL = ("average", "task_arithmetic", "ties", "dare", "fisher", "weight_matching", "zipit", "head_stitching")  # the merge benchmark's classical methods
 _lt = lambda b: (lambda v: v < b)
 _le = lambda b: (lambda v: v <= b)
 _ge = lambda b: (lambda v: v >= b)
@@ -136,13 +137,13 @@ CLAIMS_NB: list[Claim] = [
           json_at("dnds_minus_lookup_iid"), _ge(0.0), "{:+.3f}", "bench/audit.py"),
     Claim("NB-NatGrad", NB, "Theorem 4.2", "natural-gradient flow converges linearly under strong convexity", "pending",
           "natural-gradient / K-FAC training against SGD (issue 25)", "bench/results/curvature-cuda.json",
-          json_at("audit", "natural_gradient_linear_rate"), bool, link="nbs/curvature"),
+          json_at("audit", "natural_gradient_linear_rate"), bool),
     Claim("NB-PAC-Bayes", NB, "Contribution 4", "PAC-Bayes bound E R ≤ R̂ + √((KL + log 2/δ)/(2(n−1)))", "pending",
           "the bound's value against test risk on zoo models (issue 25)", "bench/results/curvature-cuda.json",
-          json_at("audit", "pac_bayes_bound_holds"), bool, link="nbs/curvature"),
+          json_at("audit", "pac_bayes_bound_holds"), bool),
     Claim("NB-MQPS-distortion", NB, "Theorem 5.1", "‖θ − Π_M(θ)‖ ≤ dist(θ, M)/σ₀", "pending",
           "projection distortion of zoo weights onto a learned manifold (issue 24)", "bench/results/weight_geometry*.json",
-          json_at("audit", "mqps_distortion_bound_holds"), bool, link="nbs/merge"),
+          json_at("audit", "mqps_distortion_bound_holds"), bool),
     _offline("NB-ImageNet", NB, "Table 7.1", "85.7% top-1 on ImageNet-1k", "needs ImageNet and 8×A100 × 3.4 h; no data offline"),
     _offline("NB-GLUE", NB, "Table 7.1", "92.4 GLUE average", "needs GLUE; no data offline"),
     _offline("NB-MuJoCo", NB, "Table 7.1", "MuJoCo return 1037 (+12.3% vs SAC)", "needs MuJoCo; not installed offline"),
@@ -160,7 +161,7 @@ CLAIMS_TAE: list[Claim] = [
           json_at("models"), lambda v: v == 36468, "{:,.0f}", "bench/full_zoo_build.py"),
     Claim("TAE-catch-up", TAE, "§2 Contributions", "fine-tuning reaches high performance in 200–500 steps", "measured",
           "median steps of the classical merges to reach the union model's accuracy (small profile)", "figures/02_merge_benchmark/steps_and_cl_metrics.csv",
-          csv_at("steps_to_union", "median"), _le(500), "{:.0f} steps", "nbs/experiments/02_merge_benchmark.ipynb"),
+          csv_at("steps_to_union", "median", {"method": list(CLASSICAL)}), _le(500), "{:.0f} steps", "nbs/experiments/02_merge_benchmark.ipynb"),
     Claim("TAE-k200", TAE, "§2 Contributions", "TransformerAE predictions catch up with fine-tuning in 200–500 steps", "measured",
           "learned merge's union-class accuracy after 200 steps, relative to the true union model", "figures/03_learned_merge/summary.json",
           json_at("tae_k200_rel"), _ge(0.95), "{:.3f}", "nbs/experiments/03_learned_merge.ipynb"),
@@ -200,16 +201,16 @@ CLAIMS_DM: list[Claim] = [
 CLAIMS_NEOX: list[Claim] = [
     Claim("NEOX-orthogonal-init", NEOX, "§2.1", "orthogonal init keeps the input–output Jacobian's singular values near 1", "pending",
           "Jacobian singular values of orthogonally initialized zoo CNNs (structure issue)", "bench/results/structure*.json",
-          json_at("audit", "orthogonal_jacobian_sv_spread"), _lt(0.5), link="nbs/spectra"),
+          json_at("audit", "orthogonal_jacobian_sv_spread"), _lt(0.5)),
     Claim("NEOX-KFAC", NEOX, "§2.2", "F_block ≈ E[aaᵀ] ⊗ E[ssᵀ] (K-FAC)", "pending",
           "relative error of K-FAC blocks against the exact Fisher on zoo CNNs (curvature issue)", "bench/results/curvature-cuda.json",
-          json_at("audit", "kfac_block_rel_err"), _lt(0.5), link="nbs/curvature"),
+          json_at("audit", "kfac_block_rel_err"), _lt(0.5)),
     Claim("NEOX-Hodge", NEOX, "§3.1", "β_k = dim ker Δ_k (Hodge Laplacian)", "pending",
           "Betti numbers from Hodge Laplacian kernels against persistent homology (structure issue)", "bench/results/structure*.json",
-          json_at("audit", "hodge_betti_mismatches"), lambda v: v == 0, link="nbs/topology"),
+          json_at("audit", "hodge_betti_mismatches"), lambda v: v == 0),
     Claim("NEOX-Poincare", NEOX, "§3.2", "hierarchies embed better in the Poincaré ball than in Euclidean space", "pending",
           "distortion of the class-subset lattice embedded hyperbolically vs Euclidean (structure issue)", "bench/results/structure*.json",
-          json_at("audit", "poincare_over_euclidean_distortion"), _lt(1.0), link="nbs/zoo"),
+          json_at("audit", "poincare_over_euclidean_distortion"), _lt(1.0)),
     Claim("NEOX-KFAC-PSD", NEOX, "§2.2", "(A ⊗ S)⁻¹ = A⁻¹ ⊗ S⁻¹ needs A, S positive definite", "measured",
           "smallest eigenvalue of fc1's K-FAC input factor A = E[aaᵀ] on 24 images (0: singular, the inverse needs damping)", AUDIT,
           json_at("kfac_A_min_eig"), lambda v: v > 1e-8, "{:.2e}", "nbs/validation/00_checks.ipynb"),
@@ -218,7 +219,7 @@ CLAIMS_NEOX: list[Claim] = [
 CLAIMS_README: list[Claim] = [
     Claim("README-weight-geometry", README, "table, neuralblitz_paper.txt", "manifold projection (MQPS) of weights", "pending",
           "weight geometry after merging (issue 24)", "bench/results/weight_geometry*.json",
-          json_at("audit", "mqps_reconstruction_rel_err"), _lt(0.5), link="nbs/merge"),
+          json_at("audit", "mqps_reconstruction_rel_err"), _lt(0.5)),
 ]
 
 CLAIMS: list[Claim] = CLAIMS_NB + CLAIMS_TAE + CLAIMS_DM + CLAIMS_NEOX + CLAIMS_README

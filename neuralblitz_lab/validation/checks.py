@@ -24,8 +24,8 @@ __all__ = ['log', 'ENV_VAR', 'CHECKS', 'ValidationError', 'CheckResult', 'regist
            'validate_output', 'check_finite', 'check_symmetric', 'check_psd', 'check_kfac', 'check_monotone',
            'monotonicity_report', 'sinkhorn_dual_trace', 'check_marginals', 'check_contraction_residuals',
            'check_contraction', 'check_bottleneck_stability', 'rips_pair', 'rescale_hidden',
-           'check_permutation_invariance', 'check_rescaling_invariance', 'check_merge_equivariance',
-           'merge_invariance_gap', 'check_merge_invariance', 'check_read_after_write']
+           'check_permutation_invariance', 'check_rescaling_invariance', 'merge_equivariance_error',
+           'check_merge_equivariance', 'merge_invariance_gap', 'check_merge_invariance', 'check_read_after_write']
 
 # %% ../../nbs/validation/00_checks.ipynb
 class ValidationError(NBLabError, AssertionError):
@@ -272,18 +272,22 @@ def _perm_dict(seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
     return {k: torch.randperm(n, generator=g) for k, n in PERM_GROUPS.items()}
 
-@register_check("merge_equivariance")
 @torch.no_grad()
-def check_merge_equivariance(merge: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],  # (T, 2464), (T, 2464) -> (T, 2464)
+def merge_equivariance_error(merge: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],  # (T, 2464), (T, 2464) -> (T, 2464)
                              w1: torch.Tensor, w2: torch.Tensor,  # (2464,) parents
-                             seed: int = 0, tol: float = 1e-6, name: str = "merge") -> CheckResult:
-    "M(πw1, πw2) = π M(w1, w2) for one random hidden-unit relabelling π (weight space, relative max error)."
+                             seed: int = 0) -> float:
+    "Relative max error between M(πw1, πw2) and π M(w1, w2) for one random hidden-unit relabelling π (0: equivariant)."
     from neuralblitz_lab.merge.classical import permute_params
     pi = _perm_dict(seed)
     lhs = merge(permute_params(w1, pi)[None], permute_params(w2, pi)[None])[0]
     rhs = permute_params(merge(w1[None], w2[None])[0], pi)
-    err = float((lhs - rhs).abs().max() / max(1e-12, float(rhs.abs().max())))
-    if err > tol: raise ValidationError(f"{name} is not permutation-equivariant: relative error {err:.3g} > {tol}")
+    return float((lhs - rhs).abs().max() / max(1e-12, float(rhs.abs().max())))
+
+@register_check("merge_equivariance")
+def check_merge_equivariance(merge: Callable, w1: torch.Tensor, w2: torch.Tensor, seed: int = 0, tol: float = 1e-6, name: str = "merge") -> CheckResult:
+    "M(πw1, πw2) = π M(w1, w2) in weight space (`merge_equivariance_error` ≤ tol)."
+    err = merge_equivariance_error(merge, w1, w2, seed)
+    if not err <= tol: raise ValidationError(f"{name} is not permutation-equivariant: relative error {err:.3g} > {tol}")
     return CheckResult("merge_equivariance", err, tol, name)
 
 def merge_invariance_gap(merge: Callable, w1: torch.Tensor, w2: torch.Tensor, activation: str, images: torch.Tensor, seed: int = 0) -> float:
