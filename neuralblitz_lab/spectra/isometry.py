@@ -18,7 +18,7 @@ from ..cnn import ACTIVATIONS, CNN_SPEC, CNNSpec, check_params, cnn_forward, get
 
 # %% auto 0
 __all__ = ['ISOMETRY_STATS', 'input_jacobian', 'isometry_stats', 'jacobian_isometry', 'cell_isometry', 'cell_spearman',
-           'cell_auc']
+           'cell_auc', 'train_cells']
 
 # %% ../../nbs/spectra/02_isometry.ipynb
 def input_jacobian(params: Mapping[str, torch.Tensor],  # a zoo: every tensor (n_models, ...)
@@ -92,3 +92,20 @@ def cell_auc(stats: pd.DataFrame, learned: pd.DataFrame,  # one row per cell: ac
         a, b = v[y][:, None], v[~y][None, :]
         return float(((a > b) + 0.5 * (a == b)).mean())
     return pd.DataFrame([dict(stat=s, auc=auc(df[s].to_numpy()), n_learned=int(y.sum()), n_not=int((~y).sum())) for s in ISOMETRY_STATS])
+
+# %% ../../nbs/spectra/02_isometry.ipynb
+def train_cells(activations: Sequence[str], inits: Sequence[str],  # the grid of cells
+                experiences: Sequence[Sequence[int]],  # class sets; each cell trains one model per experience
+                dataset,  # a neuralblitz_lab.data.MnistDataset
+                epochs: int = 6, epoch_bins: Sequence[int] | None = None,  # budget; checkpoints (default: every other epoch)
+                seed: int = 0, device: str = "cpu") -> tuple[torch.Tensor, pd.DataFrame]:
+    "Train `len(experiences)` models per cell; (checkpoint weights (k, N_PARAMS), index rows (k, ...)) of every cell."
+    from neuralblitz_lab.zoo.train import ModelGroup, TrainConfig, train_stacked
+    bins = tuple(epoch_bins) if epoch_bins is not None else tuple(range(2, epochs + 1, 2)) or (epochs,)
+    cfg = TrainConfig(max_epochs=epochs, epoch_bins=bins, precision="fp32")
+    exps = tuple(tuple(int(c) for c in e) for e in experiences); n = len(exps)
+    ws, rows = [], []
+    for a in activations:
+        groups = [ModelGroup(a, i, seed, tuple(range(j * n, (j + 1) * n)), exps, tuple(range(seed, seed + n))) for j, i in enumerate(inits)]
+        for w, df in train_stacked(groups, dataset, cfg, device=device): ws.append(w); rows.append(df)
+    return torch.cat(ws), pd.concat(rows, ignore_index=True)

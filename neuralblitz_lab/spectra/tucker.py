@@ -17,7 +17,7 @@ from ..cnn import CNN_SPEC, CNNSpec, flat_to_params, params_to_flat
 
 # %% auto 0
 __all__ = ['METHODS', 'tucker_size', 'hosvd', 'tucker_reconstruct', 'compress_weight', 'compress_models', 'compress_zoo',
-           'ratio_at_drop']
+           'ratio_at_drop', 'model_accuracy']
 
 # %% ../../nbs/spectra/03_tucker.ipynb
 def tucker_size(shape: Sequence[int], ranks: Sequence[int]) -> int:
@@ -123,3 +123,19 @@ def ratio_at_drop(ratios: Sequence[float], accuracy: Sequence[float],  # one cur
     if i == 0: return float(r[0])
     lr = np.log([r[i - 1], r[i]]); f = (a[i - 1] - t) / (a[i - 1] - a[i])
     return float(np.exp(lr[0] + f * (lr[1] - lr[0])))
+
+# %% ../../nbs/spectra/03_tucker.ipynb
+def model_accuracy(weights: torch.Tensor,  # (n_models, N_PARAMS)
+                   activations: Sequence[str], classes: Sequence[Sequence[int]],  # per model
+                   dataset, split: str = "test") -> np.ndarray:
+    "Accuracy `(n_models,)` of each model on the `split` images of its class set (one forward pass per activation)."
+    from neuralblitz_lab.data import stack_experiences
+    from neuralblitz_lab.zoo.train import evaluate
+    w = torch.as_tensor(weights, dtype=torch.float32); acts = np.asarray(list(activations))
+    if len(acts) != len(w) or len(classes) != len(w): raise DataError(f"{len(w)} models need as many activations and class sets; got {len(acts)}, {len(classes)}")
+    out = np.zeros(len(w))
+    for a in np.unique(acts):
+        sel = np.flatnonzero(acts == a)
+        idx, lengths = stack_experiences(dataset, [tuple(classes[i]) for i in sel], split)
+        out[sel] = evaluate(flat_to_params(w[sel]), dataset.images, dataset.labels, idx, lengths, str(a))["acc"].numpy()
+    return out
