@@ -83,10 +83,13 @@ def boundary_matrices(simplices: Sequence[np.ndarray]) -> list[sp.csr_matrix]:
     r"""$[\partial_0, \partial_1, \dots, \partial_K]$, with $\partial_0$ the `(0, n_0)` zero map."""
     return [sp.csr_matrix((0, len(simplices[0])))] + [boundary_matrix(simplices[k - 1], simplices[k]) for k in range(1, len(simplices))]
 
-def hodge_laplacians(simplices: Sequence[np.ndarray]) -> list[sp.csr_matrix]:
-    r"""$[\Delta_0, \dots, \Delta_K]$, $\Delta_k = \partial_k^\top\partial_k + \partial_{k+1}\partial_{k+1}^\top$ (sparse, `(n_k, n_k)`)."""
+def hodge_laplacians(simplices: Sequence[np.ndarray],
+                     max_k: int | None = None,  # highest Laplacian wanted (None: the top dimension K)
+                    ) -> list[sp.csr_matrix]:
+    r"""$[\Delta_0, \dots, \Delta_{\text{max\_k}}]$, $\Delta_k = \partial_k^\top\partial_k + \partial_{k+1}\partial_{k+1}^\top$ (sparse, `(n_k, n_k)`)."""
     d = boundary_matrices(simplices)
-    return [(d[k].T @ d[k] + (d[k + 1] @ d[k + 1].T if k + 1 < len(d) else 0)).tocsr() for k in range(len(d))]
+    top = len(d) - 1 if max_k is None else min(max_k, len(d) - 1)
+    return [(d[k].T @ d[k] + (d[k + 1] @ d[k + 1].T if k + 1 < len(d) else 0)).tocsr() for k in range(top + 1)]
 
 # %% ../../nbs/topology/02_hodge.ipynb
 def _eigh(L: sp.csr_matrix, max_dense: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,10 +100,11 @@ def _eigh(L: sp.csr_matrix, max_dense: int) -> tuple[np.ndarray, np.ndarray]:
 
 def hodge_spectrum(simplices: Sequence[np.ndarray],
                    max_dense: int = 4000,  # largest n_k diagonalized (dense eigh: O(n_k^3) time, n_k^2 floats)
+                   max_k: int | None = None,  # highest dimension analysed (None: all); simplices of max_k + 1 still enter Delta_max_k
                   ) -> list[dict]:
     r"""Per dimension k: `betti` $=\#\{\lambda\le\text{tol}\}$, `harmonic` `(n_k, β_k)`, `gap` (smallest λ > tol), `eigenvalues`, `tol`."""
     out = []
-    for L in hodge_laplacians(simplices):
+    for L in hodge_laplacians(simplices, max_k):
         lam, vec = _eigh(L, max_dense)
         tol = L.shape[0] * np.finfo(np.float64).eps * max(float(lam.max(initial=0.0)), 1.0)  # numpy matrix_rank's rule
         zero = lam <= tol
@@ -108,9 +112,9 @@ def hodge_spectrum(simplices: Sequence[np.ndarray],
                         eigenvalues=lam, tol=tol))
     return out
 
-def hodge_betti(simplices: Sequence[np.ndarray], max_dense: int = 4000) -> list[int]:
-    r"""$[\beta_0, \dots, \beta_K]$ as $\dim\ker\Delta_k$ (real coefficients; `hodge_spectrum` for the tolerance)."""
-    return [s["betti"] for s in hodge_spectrum(simplices, max_dense)]
+def hodge_betti(simplices: Sequence[np.ndarray], max_dense: int = 4000, max_k: int | None = None) -> list[int]:
+    r"""$[\beta_0, \dots, \beta_{\text{max\_k}}]$ as $\dim\ker\Delta_k$ (real coefficients; `hodge_spectrum` for the tolerance)."""
+    return [s["betti"] for s in hodge_spectrum(simplices, max_dense, max_k)]
 
 # %% ../../nbs/topology/02_hodge.ipynb
 def _boundary_faces(n_vertices: int, dim: int) -> list[list[int]]:
@@ -209,7 +213,7 @@ def cloud_hodge(clouds,  # (n_clouds, n_points, dim) array or tensor
     rows = []
     for x in X:
         r = _midpoint_scale(x, quantile); cx = rips_simplices(x, r, max_dim)
-        spec = hodge_spectrum(cx[:max_dim + 2], max_dense)
+        spec = hodge_spectrum(cx[:max_dim + 2], max_dense, max_k=max_dim)
         pers = alive_bars(diagrams(x, maxdim=max_dim, infinite=True), r)
         row = dict(scale=r)
         for k in range(max_dim + 1):
