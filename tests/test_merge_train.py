@@ -61,10 +61,15 @@ def test_registers_in_the_benchmark(tiny_zoo, tmp_path, monkeypatch):
     r = run_merge_training("tiny", tiny_zoo, tmp_path / "m", epochs=1, wandb_mode="disabled", progress=False)
     assert register_transformer_ae(r["checkpoint"])
     zoo = Zoo(tiny_zoo)
-    tri = merge_eval.zoo_triplets(zoo, "val")
+    tri = merge_eval.zoo_triplets(zoo, "train")  # the tiny zoo's one triplet is a train one under unseen_union
     batch = merge_eval.make_batch(zoo, tri, load_dataset("tiny"))
-    w = merge_eval.MERGE_METHODS["transformer_ae"](batch)
+    method = merge_eval.MERGE_METHODS["transformer_ae"]
+    w = method(batch)
     assert w.shape == batch.w1.shape and torch.isfinite(w).all()
+    # the checkpoint records what it trained and selected on: here the tiny zoo's one triplet, a leak of that triplet's union
+    assert method.seen_class_sets == {(0, 1), (2, 3), (0, 1, 2, 3)}
+    assert merge_eval.leaked_unions(tri["union"], method.seen_class_sets) == len(tri)
+    assert json.loads(load_safetensors(r["checkpoint"])[1]["split_mode"]) == "unseen_union"
 
 
 def test_experiment_runs_in_tiny(tmp_path):

@@ -784,6 +784,8 @@ def add_merge_eval_cli(merge_subparsers) -> None:
     p.add_argument("--split-mode", default="unseen_union", choices=list(SPLIT_MODES),
                    help="unseen_union (default): test triplets are those whose union is a held-out class set; parents: the zoo's stored split (held-out parents)")
     p.add_argument("--split", default="test", choices=list(SPLITS), help="triplets to evaluate (val, train: smoke tests for zoos without test triplets)")
+    p.add_argument("--tae-checkpoint", default=None, metavar="PATH",
+                   help="TransformerAE checkpoint evaluated as transformer_ae (default: data/merge_models/<profile>/transformer_ae.safetensors when present; 'none': leave it out)")
     p.add_argument("--no-tune", action="store_true", help="use the papers' default hyperparameters instead of tuning on validation triplets")
     p.add_argument("--wandb", action="store_true", help="log the summary and tables to wandb (offline unless $WANDB_MODE is set)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -792,12 +794,13 @@ def add_merge_eval_cli(merge_subparsers) -> None:
 def run_benchmark(profile: str = "small", zoo_dir=None, out=None, mnist_dir=None, seed: int = 0, n_finetune: int | None = -1,
                   method_modules: Sequence[str] = (), split: str = "test", tune: bool = True, progress: bool = True,
                   wandb: bool = False, ks: Sequence[int] = (0, 50, 200, 500), eval_per_class: int | None = -1,
-                  mode: str = "unseen_union") -> tuple[dict, dict[str, Path]]:
+                  mode: str = "unseen_union", tae_checkpoint: str | Path | None = None) -> tuple[dict, dict[str, Path]]:
     "Run `evaluate_methods` on a profile's zoo and write its outputs to `out`; return (summary, paths)."
     prof = get_profile(profile); paths = project_paths()
     for mod in method_modules:
         try: importlib.import_module(mod)
         except ImportError as e: raise ConfigError(f"--method-module {mod!r} cannot be imported ({e}); pass an importable module that calls register_method") from e
+    _register_learned(prof.name, tae_checkpoint)
     zoo = Zoo(zoo_dir or paths.zoos / prof.name, verify=False)
     out = Path(out or paths.data / "merge_eval" / prof.name); out.mkdir(parents=True, exist_ok=True)
     n_ft = (2 if prof.name in ("tiny", "small") else None) if n_finetune == -1 else (n_finetune or None)
@@ -815,6 +818,14 @@ def run_benchmark(profile: str = "small", zoo_dir=None, out=None, mnist_dir=None
     _plain(df).to_csv(out / "results.csv", index=False); files["csv"] = out / "results.csv"
     if wandb: _log_wandb(summary, df, out)
     return summary, files
+
+def _register_learned(profile: str, checkpoint) -> None:
+    "Register `transformer_ae` from `checkpoint` (default: the profile's trained one, when present); 'none' removes it."
+    if str(checkpoint).lower() == "none": MERGE_METHODS.pop("transformer_ae", None); return
+    from neuralblitz_lab.merge.train import default_checkpoint, register_transformer_ae
+    path = Path(checkpoint) if checkpoint is not None else default_checkpoint(profile)
+    if checkpoint is not None and not path.is_file(): raise ConfigError(f"--tae-checkpoint {path} does not exist; train one with `nblab merge train` or pass 'none'")
+    if path.is_file(): register_transformer_ae(path); log.info("transformer_ae: %s", path)
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     "The table with class tuples as lists (parquet-friendly) and no attrs."
@@ -835,7 +846,7 @@ def cmd_merge_eval(args) -> int:
     summary, files = run_benchmark(args.profile, args.zoo, args.out, args.mnist_dir, args.seed,
                                    -1 if args.n_finetune is None else args.n_finetune, args.method_module, args.split,
                                    not args.no_tune, not args.no_progress, args.wandb, args.ks,
-                                   -1 if args.eval_per_class is None else (args.eval_per_class or None), args.split_mode)
+                                   -1 if args.eval_per_class is None else (args.eval_per_class or None), args.split_mode, args.tae_checkpoint)
     print(f"merge eval ({summary['n_triplets']} {summary['split']} triplets, split mode {summary['split_mode']}, "
           f"{summary['leaked_test_unions']} leaked unions, {summary['n_finetune_triplets']} fine-tuned): union model {summary['union_acc']}, "
           f"best baseline {summary['best_baseline_k0_rel_method']} {summary['best_baseline_k0_rel']} of it at k=0, "

@@ -19,7 +19,7 @@ import torch
 
 from ..core import (ConfigError, DataError, StorageError, get_logger, init_wandb, load_safetensors,
                                   project_paths, resolve_device, save_json, save_safetensors, seed_everything)
-from ..cnn import N_PARAMS, flat_to_params, layer_slices, init_params, params_to_flat
+from ..cnn import N_PARAMS, flat_to_params, layer_slices, init_params, params_to_flat, zoo_forward
 from ..data import MnistDataset, sample_batch_indices, stack_experiences
 from .losses import LOSSES, LossContext, diagonal_fisher, parse_loss_weights, rips_diagrams, total_loss, neuron_cloud
 from .tokens import LayerwiseNormalizer, permute_hidden, random_hidden_permutations
@@ -29,9 +29,10 @@ from .transformer_ae import TAEConfig, TransformerAE, get_preset
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'TRAIN_PROFILES', 'Triplets', 'zoo_triplets', 'merged_accuracy', 'MergeTrainConfig', 'merge_train_config',
-           'model_config', 'union_image_pool', 'predict', 'train_merge', 'default_checkpoint', 'load_merge_model',
-           'transformer_ae_merge', 'register_transformer_ae', 'run_merge_training', 'add_merge_train_cli',
+__all__ = ['log', 'DISTILL_IMAGES', 'TRAIN_PROFILES', 'Triplets', 'zoo_triplets', 'merged_accuracy', 'merged_fidelity',
+           'MergeTrainConfig', 'merge_train_config', 'model_config', 'distill_index', 'union_image_pool', 'predict',
+           'seen_class_sets', 'train_merge', 'default_checkpoint', 'load_merge_model', 'transformer_ae_merge',
+           'checkpoint_seen_class_sets', 'register_transformer_ae', 'run_merge_training', 'add_merge_train_cli',
            'cmd_merge_train']
 
 # %% ../../nbs/merge/05_train.ipynb
@@ -65,10 +66,13 @@ def _triplet_rows(sc: pd.DataFrame, ix: pd.DataFrame, by_bin: bool) -> tuple[lis
                                  split=r.split, scenario_type=r.scenario_type, overlap=r.overlap)); pos.append(k)
     return rows, pos
 
-def zoo_triplets(zoo, split: str | Sequence[str] | None = None, max_overlap: int | None = 0, checkpoints: str = "both") -> Triplets:
+def zoo_triplets(zoo, split: str | Sequence[str] | None = None, max_overlap: int | None = 0, checkpoints: str = "both",
+                 mode: str = "unseen_union",  # the split mode (`merge.benchmark.zoo_scenarios`): "unseen_union" or "parents" (the stored split)
+                ) -> Triplets:
     "Merge triplets of `zoo` (optionally one split): `checkpoints` 'bin' (three checkpoints of one bin), 'final' (each model's last), or 'both'."
+    from neuralblitz_lab.merge.benchmark import zoo_scenarios
     if checkpoints not in ("bin", "final", "both"): raise ConfigError(f"checkpoints={checkpoints!r} unknown; choose 'bin', 'final' or 'both'")
-    sc = zoo.scenarios().drop_duplicates(["c1", "c2"])  # type-1 and type-2 scenarios repeat some pairs
+    sc = zoo_scenarios(zoo, mode).drop_duplicates(["c1", "c2"])  # type-1 and type-2 scenarios repeat some pairs
     if split is not None: sc = sc[sc.split.isin([split] if isinstance(split, str) else list(split))]
     if max_overlap is not None: sc = sc[sc.overlap <= max_overlap]
     ix = zoo.index.reset_index(drop=True)
@@ -78,7 +82,7 @@ def zoo_triplets(zoo, split: str | Sequence[str] | None = None, max_overlap: int
         r_, p_ = _triplet_rows(sc, ix[ix.is_final], False)
         seen = set(map(tuple, pos))  # a triplet whose three finals share a bin is already there
         keep = [j for j, q in enumerate(p_) if tuple(q) not in seen]; rows += [r_[j] for j in keep]; pos += [p_[j] for j in keep]
-    if not rows: raise DataError(f"no merge triplet of split={split!r} has all three checkpoints in {zoo!r}; check the zoo's scenarios")
+    if not rows: raise DataError(f"no merge triplet of split={split!r} (mode {mode!r}) has all three checkpoints in {zoo!r}; check the zoo's scenarios")
     W, pos = zoo.weights(), torch.tensor(pos)
     meta = pd.DataFrame(rows)
     th0 = {(i, s): params_to_flat(init_params(i, s)) for i, s in set(zip(meta.init, meta.init_seed))}
@@ -96,6 +100,19 @@ def merged_accuracy(weights: torch.Tensor, meta: pd.DataFrame, data: MnistDatase
         acc[rows] = evaluate(p, images, labels, idx.to(dev), n.to(dev), act)["acc"].float().cpu()
     return acc
 
+@torch.no_grad()
+def merged_fidelity(weights: torch.Tensor, target: torch.Tensor, meta: pd.DataFrame, data: MnistDataset, split: str = "val",
+                    device="cpu", chunk: int = 64) -> torch.Tensor:
+    "(T,) top-1 agreement of each CNN `weights[i]` with `target[i]` on every `split` image (all ten digits): `benchmark.fidelity`."
+    dev = torch.device(device); x = data.images[data.split_indices(split)].to(dev)
+    out = torch.empty(len(meta))
+    for act, rows in meta.groupby("activation").indices.items():
+        for s in range(0, len(rows), chunk):
+            r = torch.as_tensor(rows[s:s + chunk])
+            lp, lt = (zoo_forward(flat_to_params(w[r].to(dev).float()), x, act) for w in (weights, target))  # (b, N, 10)
+            out[r] = (lp.argmax(-1) == lt.argmax(-1)).float().mean(-1).cpu()
+    return out
+
 # %% ../../nbs/merge/05_train.ipynb
 @dataclass(frozen=True)
 class MergeTrainConfig:
@@ -111,11 +128,15 @@ class MergeTrainConfig:
     swap_prob: float = 0.5  # chance of presenting a triplet with its parents swapped
     permute_prob: float = 0.0  # chance of applying one random hidden-neuron permutation to a whole triplet
     n_images: int = 8  # images per batch (per triplet for distill_images="union") for the functional losses
-    distill_images: str = "union"  # distill on each triplet's own union-class train images ("union") or on one batch of all classes ("all")
+    distill_images: str = "union"  # distillation images per triplet: its union's classes ("union"), half those and half any digit ("mixed"), or one shared batch of all classes ("all")
+    split_mode: str = "unseen_union"  # which triplets train and select (`merge.benchmark.zoo_scenarios`): "unseen_union" or "parents"
+    select: str = "fidelity"  # the val score that keeps a checkpoint: "fidelity" (top-1 agreement with the union model, all digits) or "rel_acc"
     val_every: int = 1  # epochs between validation passes
     seed: int = 0
     device: str = "auto"
     wandb_mode: str = "offline"  # offline | online | disabled
+
+DISTILL_IMAGES = ("union", "mixed", "all")
 
 TRAIN_PROFILES: dict[str, MergeTrainConfig] = {
     "tiny": MergeTrainConfig(model="tiny", epochs=2, batch_size=8),
@@ -131,7 +152,10 @@ def merge_train_config(profile: str, **overrides) -> MergeTrainConfig:
     parse_loss_weights(cfg.loss)
     if cfg.epochs < 1 or cfg.batch_size < 2: raise ConfigError(f"epochs={cfg.epochs} and batch_size={cfg.batch_size} must be >= 1 and >= 2")
     if not (0 <= cfg.swap_prob <= 1 and 0 <= cfg.permute_prob <= 1): raise ConfigError("swap_prob and permute_prob must be in [0, 1]")
-    if cfg.distill_images not in ("union", "all"): raise ConfigError(f"distill_images={cfg.distill_images!r} unknown; choose 'union' or 'all'")
+    if cfg.distill_images not in DISTILL_IMAGES: raise ConfigError(f"distill_images={cfg.distill_images!r} unknown; choose one of {list(DISTILL_IMAGES)}")
+    if cfg.select not in ("fidelity", "rel_acc"): raise ConfigError(f"select={cfg.select!r} unknown; choose 'fidelity' or 'rel_acc'")
+    from neuralblitz_lab.zoo.store import SPLIT_MODES
+    if cfg.split_mode not in SPLIT_MODES: raise ConfigError(f"split_mode={cfg.split_mode!r} unknown; choose one of {list(SPLIT_MODES)}")
     return cfg
 
 def model_config(cfg: MergeTrainConfig) -> TAEConfig:
@@ -177,6 +201,13 @@ def _batch_context(model, norm: LayerwiseNormalizer, z1, z2, zt, res, weights: d
         ctx.images = data.images[tr[torch.randint(len(tr), (n_images,), generator=g)]].to(z1.device)
     if "fisher" in need: ctx.fisher = fisher_fn(ctx.target_raw, acts)
     return ctx
+
+def distill_index(pool: tuple, rows: torch.Tensor, n_images: int, mode: str, train_idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    "(B, n_images) image indices for the triplets `rows`: from each one's union pool ('union'), or half from it and half from any train image ('mixed')."
+    n_union = n_images if mode == "union" else n_images // 2
+    idx = sample_batch_indices(pool[0][pool[2][rows]], pool[1][pool[2][rows]], n_union, g) if n_union else torch.empty(len(rows), 0, dtype=torch.long)
+    if n_union == n_images: return idx
+    return torch.cat([idx, train_idx[torch.randint(len(train_idx), (len(rows), n_images - n_union), generator=g)]], 1)
 
 def union_image_pool(meta: pd.DataFrame, data: MnistDataset, split: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "(index matrix (U, L), lengths (U,)) of the `split` images of each distinct union in `meta.union`, and each row's pool row (T,)."
@@ -261,11 +292,15 @@ def _resume(out_dir: Path, cfg, mcfg, model, opt) -> tuple[int, list, float]:
     opt.load_state_dict(sd)
     return int(json.loads(meta["epoch"])) + 1, json.loads(meta["history"]), float(json.loads(meta["best"]))
 
+def seen_class_sets(*triplets: Triplets) -> list[list[int]]:
+    "Every class set (parents and unions) of the given triplets, sorted: what a model trained and selected on them has seen."
+    return [list(c) for c in sorted({tuple(c) for t in triplets for col in ("c1", "c2", "union") for c in t.meta[col]}, key=lambda c: (len(c), c))]
+
 def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: str | Path, data: MnistDataset | None = None,
                 resume: bool = True, progress: bool = True,
                 stop_after: int | None = None,  # stop after this many epochs in this call (a later call resumes)
                ) -> dict:
-    "Train on `train`, keep the best checkpoint on `val` (zero-shot accuracy on val images when `data` is given, else −val loss)."
+    "Train on `train`, keep the best checkpoint on `val` (cfg.select of the zero-shot children on val images when `data` is given, else −val loss)."
     from tqdm.auto import tqdm
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     device, mcfg, weights = resolve_device(cfg.device), model_config(cfg), parse_loss_weights(cfg.loss)
@@ -276,8 +311,10 @@ def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: 
     start, history, best = _resume(out_dir, cfg, mcfg, model, opt) if resume else (0, [], -math.inf)
     train_w = weights | {"mse": weights.get("mse", 0.0)}  # always log the plain MSE
     fisher_fn = _fisher_fn(data, cfg.n_images, device) if "ewc" in weights else None
-    pool = union_image_pool(train.meta, data) if data is not None and "distill" in weights and cfg.distill_images == "union" else None
+    pool = union_image_pool(train.meta, data) if data is not None and "distill" in weights and cfg.distill_images != "all" else None
+    train_idx = data.split_indices("train") if data is not None else None
     union_val = merged_accuracy(val.wt, val.meta, data, "val", device) if data is not None else None
+    seen = seen_class_sets(train, val)
     n, bs = len(train), cfg.batch_size
     steps_per_epoch, total = max(1, n // bs), cfg.epochs * max(1, n // bs)
     run = init_wandb(config={"train": asdict(cfg), "model": asdict(mcfg)}, mode=cfg.wandb_mode, dir=out_dir, name=f"merge-{mcfg.tokenizer}-{cfg.seed}") if cfg.wandb_mode != "disabled" else None
@@ -294,7 +331,7 @@ def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: 
             z1, z2, zt = (norm.transform(w).to(device) for w in (w1, w2, wt))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 res = model(z1, z2)
-            img_idx = None if pool is None else sample_batch_indices(pool[0][pool[2][rows]], pool[1][pool[2][rows]], cfg.n_images, g)
+            img_idx = None if pool is None else distill_index(pool, rows, cfg.n_images, cfg.distill_images, train_idx, g)
             ctx = _batch_context(model, norm, z1, z2, zt, res, train_w, list(train.meta.activation.iloc[rows.numpy()]), data, g, fisher_fn,
                                  cfg.n_images, img_idx)
             loss, parts = total_loss(ctx, train_w)
@@ -305,10 +342,11 @@ def train_merge(train: Triplets, val: Triplets, cfg: MergeTrainConfig, out_dir: 
         rec = {"epoch": epoch, "seconds": round(time.time() - t0, 2), **{f"train/{k}": v for k, v in sums.items()}}
         if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
             rec.update(_validate(model, norm, val, data, union_val, train_w)); pred0 = rec.pop("_pred0")
-            score = rec.get("val/rel_acc", -rec["val/loss"])
+            score = rec.get(f"val/{cfg.select}", -rec["val/loss"])
             if score > best:
                 best = score
-                save_safetensors(_checkpoint_tensors(model, norm), out_dir / "transformer_ae.safetensors", _meta(cfg, mcfg, epoch=epoch, score=score))
+                save_safetensors(_checkpoint_tensors(model, norm), out_dir / "transformer_ae.safetensors",
+                                 _meta(cfg, mcfg, epoch=epoch, score=score, split_mode=cfg.split_mode, seen_class_sets=seen))
             if run is not None: run.log({**rec, **_wandb_extras(pred0, val.wt[0])}, step=epoch)
         history.append(rec)
         bar.set_postfix({k.split("/")[-1]: round(v, 4) for k, v in rec.items() if k in ("train/mse", "val/loss", "val/rel_acc")})
@@ -328,8 +366,9 @@ def _validate(model, norm, val: Triplets, data, union_val, weights) -> dict:
     out = {f"val/{k}": v for k, v in parts.items()}
     out["val/loss"] = sum(w * parts[k] for k, w in plain.items())
     if data is not None:
-        acc = merged_accuracy(pred, val.meta, data, "val", next(model.parameters()).device)
-        out.update({"val/acc": float(acc.mean()), "val/rel_acc": float((acc / union_val).mean())})
+        dev = next(model.parameters()).device
+        acc, fid = merged_accuracy(pred, val.meta, data, "val", dev), merged_fidelity(pred, val.wt, val.meta, data, "val", dev)
+        out.update({"val/acc": float(acc.mean()), "val/rel_acc": float((acc / union_val).mean()), "val/fidelity": float(fid.mean())})
     out["_pred0"] = pred[0]
     return out
 
@@ -359,11 +398,22 @@ def transformer_ae_merge(batch, checkpoint: str | Path | None = None) -> torch.T
     model, norm, _ = _LOADED[key]
     return predict(model, norm, batch.w1, batch.w2).to(batch.w1)
 
+def checkpoint_seen_class_sets(path: str | Path) -> frozenset | None:
+    "The class sets a checkpoint's model trained and was selected on (its metadata, read without the weights); None for older checkpoints."
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f: meta = f.metadata() or {}
+    return frozenset(tuple(c) for c in json.loads(meta["seen_class_sets"])) if "seen_class_sets" in meta else None
+
 def register_transformer_ae(checkpoint: str | Path | None = None) -> bool:
-    "Register `transformer_ae` in `merge_eval.MERGE_METHODS`; False when merge_eval is not available."
+    "Register `transformer_ae` in `merge_eval.MERGE_METHODS`, with the checkpoint's `seen_class_sets` for the leak count; False when merge_eval is not available."
     try: from neuralblitz_lab.merge import benchmark as merge_eval
     except ImportError: return False
-    merge_eval.register_method("transformer_ae", lambda batch: transformer_ae_merge(batch, checkpoint))
+    method = lambda batch: transformer_ae_merge(batch, checkpoint)
+    path = Path(checkpoint or default_checkpoint())
+    seen = checkpoint_seen_class_sets(path) if path.is_file() else None
+    if seen is None: log.warning("%s records no seen class sets (an older checkpoint): the leak count cannot cover transformer_ae", path)
+    else: method.seen_class_sets = seen
+    merge_eval.register_method("transformer_ae", method)
     return True
 
 # Importing this module (e.g. `bench/merge_benchmark.py --method-module neuralblitz_lab.merge.train`) adds the method
@@ -386,18 +436,22 @@ def run_merge_training(profile: str = "small", zoo_dir: str | Path | None = None
         raise DataError(f"the zoo at {zoo.path} was trained on data {zoo.manifest['data_fingerprint'][:12]}... but the loaded data is "
                         f"{data.fingerprint[:12]}...; pass the same mnist_dir the zoo was built with")
     cfg = merge_train_config(profile if profile in TRAIN_PROFILES else "small", **overrides)
-    val = zoo_triplets(zoo, "val")
-    try: train = zoo_triplets(zoo, "train")
-    except DataError:
-        if profile != "tiny": raise
-        log.warning("the tiny zoo has no train triplet: training on its val triplets (a smoke test, not a measurement)")
-        train = val
+    got = {}
+    for s in ("train", "val"):
+        try: got[s] = zoo_triplets(zoo, s, mode=cfg.split_mode)
+        except DataError:
+            if profile != "tiny": raise
+    if profile == "tiny" and len(got) < 2:  # one triplet: a train one under unseen_union, a val one under parents
+        if not got: raise DataError(f"the tiny zoo at {zoo.path} has no train or val triplet under split mode {cfg.split_mode!r}")
+        log.warning("the tiny zoo has only %s triplets: training and selecting on them (a smoke test, not a measurement)", next(iter(got)))
+        got = dict.fromkeys(("train", "val"), next(iter(got.values())))
+    train, val = got["train"], got["val"]
     log.info("merge training on %d train triplets, selecting on %d val triplets", len(train), len(val))
     out = Path(out_dir) if out_dir else paths.data / "merge_models" / profile
     return train_merge(train, val, cfg, out, data, resume=resume, progress=progress)
 
 _CLI_FIELDS = ("model", "loss", "epochs", "batch_size", "lr", "weight_decay", "grad_clip", "swap_prob", "permute_prob", "n_images",
-               "distill_images", "val_every", "seed", "device", "wandb_mode")
+               "distill_images", "split_mode", "select", "val_every", "seed", "device", "wandb_mode")
 
 def add_merge_train_cli(merge_subparsers) -> None:
     "Add `train` to the `nblab merge` subparsers."
@@ -420,7 +474,7 @@ def cmd_merge_train(args) -> int:
     r = run_merge_training(args.profile, args.zoo, args.out, args.mnist_dir, resume=not args.no_resume,
                            progress=not args.no_progress, **overrides)
     last = r["history"][-1] if r["history"] else {}
-    print(f"best val score {r['best']:.4f} (val/rel_acc: zero-shot accuracy / union model's); last epoch: "
+    print(f"best val score {r['best']:.4f} (val/fidelity: top-1 agreement with the union model; val/rel_acc: zero-shot accuracy / union model's); last epoch: "
           + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float)))
     print(f"checkpoint: {r['checkpoint']}\nlast state, history.json and wandb logs: {r['out_dir']}")
     return 0
