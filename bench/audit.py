@@ -10,7 +10,8 @@ K-FAC's definiteness), then evaluate the claims registry (`neuralblitz_lab.valid
 2. DNDS identities (read after write, write(k, read(k)) = W, the f = 2 id naturality gap, the isometry case), GAK
    contraction ratios of `GAKAttention(32, 4)` with its weights scaled x1, x2, x4, a GAK feature Gram's smallest
    eigenvalue, the empirical Fisher of a zoo CNN in parameter space and the K-FAC factors of its fc1 on MNIST images.
-3. With `--zoo` (a zoo with train/val/test triplets): the DNDS retrieval memory against the merge benchmark's nearest
+3. With `--zoo` (a zoo with train/val/test triplets; `--mini-zoo` builds a relu-only one of the small profile's class sets
+   in ~a minute): the DNDS retrieval memory against the merge benchmark's nearest
    lookup and plain averaging, union-class accuracy before fine-tuning; tau chosen on val triplets.
 4. The registry: claims, verdicts, missing sources.
 
@@ -157,6 +158,17 @@ def merge_symmetry(n_perms: int = 5, n_images: int = 16, seed: int = 0) -> dict:
     return dict(methods=out, n_perms=n_perms, zipit_images=n_images, note="relu CNNs at two kaiming-uniform inits; gaps are relative logit differences")
 
 
+def build_mini_zoo(path: Path, seed: int = 0, max_epochs: int = 8) -> Path:
+    "A relu-only zoo of the small profile's class sets (45 pairs + 105 quads), `max_epochs` epochs, in this process."
+    from dataclasses import replace
+    from neuralblitz_lab.core import get_profile
+    from neuralblitz_lab.zoo.train import build_zoo
+    if not (path / "manifest.json").is_file():
+        prof = replace(get_profile("small"), zoo_activations=("relu",), max_epochs=max_epochs, epoch_bins=(max_epochs // 2, max_epochs))
+        build_zoo(path, prof, seed=seed, device="cpu", workers=1, progress=False)
+    return path
+
+
 def dnds_retrieval(zoo_dir: Path, taus=(0.01, 0.03, 0.1, 0.3), n_probe_images: int = 64, seed: int = 0) -> dict:
     "Union-class accuracy (k = 0) of the DNDS retrieval memory, the nearest lookup and averaging; tau chosen on val."
     from neuralblitz_lab.data import load_dataset
@@ -190,6 +202,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=30, help="timed reads per B and kind (split into 3 alternated blocks)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--zoo", type=Path, default=None, help="a zoo with train/val/test triplets for the retrieval measurement")
+    ap.add_argument("--mini-zoo", action="store_true", help="build (once) and use data/zoos/audit_mini: relu, small's class sets, 8 epochs")
     ap.add_argument("--no-save", action="store_true", help="print only, write nothing under bench/results")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -201,6 +214,7 @@ def main(argv=None) -> dict:
     meas = dict(dnds_read_ms=timing, dnds=dnds_identities(), gak_contraction=gak_contraction(), **curvature_definiteness(),
                 merge_symmetry=merge_symmetry(),
                 validation_checks=sorted(CHECKS), **meta)
+    if args.mini_zoo and args.zoo is None: args.zoo = build_mini_zoo(ROOT / "data" / "zoos" / "audit_mini")
     if args.zoo is not None:
         ret = {**dnds_retrieval(args.zoo), **meta}
         if not args.no_save: save_json(ret, RESULTS / "audit_dnds_retrieval.json")

@@ -108,3 +108,10 @@ def test_switch_runs_checks_inside_dnds(monkeypatch):
     mem.reset(); mem.write(torch.zeros(3), torch.ones(2))  # the write's identity check passes on a healthy bank
     monkeypatch.setenv(vc.ENV_VAR, "all")
     assert len(vc.run_checks(("finite", "psd"), torch.eye(2))) == 2
+
+
+def test_full_batch_gradient_descent_is_monotone_and_a_huge_step_is_caught():
+    x, y = X[:24], torch.randint(10, (24,), generator=torch.Generator().manual_seed(1))
+    vc.check_monotone(vc.gradient_descent_trace(W1, "relu", x, y, lr=0.005, n_steps=8), name="GD")
+    with pytest.raises(vc.ValidationError, match="GD is not non-increasing"):
+        vc.check_monotone(vc.gradient_descent_trace(W1, "relu", x, y, lr=50.0, n_steps=6), name="GD")

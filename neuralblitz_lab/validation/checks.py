@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 # %% auto 0
 __all__ = ['log', 'ENV_VAR', 'CHECKS', 'ValidationError', 'CheckResult', 'register_check', 'enabled_checks', 'run_checks',
            'validate_output', 'check_finite', 'check_symmetric', 'check_psd', 'check_kfac', 'check_monotone',
-           'monotonicity_report', 'sinkhorn_dual_trace', 'check_marginals', 'check_contraction_residuals',
-           'check_contraction', 'check_bottleneck_stability', 'rips_pair', 'rescale_hidden',
-           'check_permutation_invariance', 'check_rescaling_invariance', 'merge_equivariance_error',
+           'monotonicity_report', 'sinkhorn_dual_trace', 'check_marginals', 'gradient_descent_trace',
+           'check_contraction_residuals', 'check_contraction', 'check_bottleneck_stability', 'rips_pair',
+           'rescale_hidden', 'check_permutation_invariance', 'check_rescaling_invariance', 'merge_equivariance_error',
            'check_merge_equivariance', 'merge_invariance_gap', 'check_merge_invariance', 'check_read_after_write']
 
 # %% ../../nbs/validation/00_checks.ipynb
@@ -166,6 +166,27 @@ def check_marginals(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor, tol: f
     er, ec = float((plan.sum(1) - a).abs().sum()), float((plan.sum(0) - b).abs().sum())
     if max(er, ec) > tol: raise ValidationError(f"{name} marginals are off: |P1 - a|_1 = {er:.3g}, |Pᵀ1 - b|_1 = {ec:.3g} > {tol}; run more Sinkhorn iterations or raise eps")
     return CheckResult("marginals", max(er, ec), tol, name)
+
+# %% ../../nbs/validation/00_checks.ipynb
+def gradient_descent_trace(flat: torch.Tensor,  # (2464,) start weights of a zoo CNN
+                           activation: str, images: torch.Tensor, labels: torch.Tensor,  # (B, 1, 28, 28), (B,)
+                           lr: float = 0.01,  # step size
+                           n_steps: int = 20,
+                           batch_size: int | None = None,  # None: full batch (GD); else seeded minibatches (SGD)
+                           seed: int = 0) -> list[float]:
+    "Full-batch cross-entropy after each of `n_steps` (S)GD steps (the first value: at the start)."
+    from neuralblitz_lab.cnn import cnn_forward, flat_to_params
+    w, g = flat.detach().clone().requires_grad_(), torch.Generator().manual_seed(seed)
+    full = lambda: torch.nn.functional.cross_entropy(cnn_forward(flat_to_params(w), images, activation), labels)
+    trace = []
+    for _ in range(n_steps):
+        with torch.no_grad(): trace.append(float(full()))
+        idx = torch.randperm(len(labels), generator=g)[:batch_size] if batch_size else slice(None)
+        loss = torch.nn.functional.cross_entropy(cnn_forward(flat_to_params(w), images[idx], activation), labels[idx])
+        gw, = torch.autograd.grad(loss, w)
+        with torch.no_grad(): w -= lr * gw
+    with torch.no_grad(): trace.append(float(full()))
+    return trace
 
 # %% ../../nbs/validation/00_checks.ipynb
 @register_check("contraction_residuals")
