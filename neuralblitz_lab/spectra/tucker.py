@@ -69,25 +69,28 @@ def compress_weight(w: np.ndarray,  # (n_out, n_in, k, k) conv or (n_out, n_in) 
         out = np.zeros(w.size); out[keep] = w.ravel()[keep]
         return out.reshape(w.shape), budget
     if method == "svd" or w.ndim == 2:
-        m = w.reshape(w.shape[0], -1); r = budget // sum(m.shape)
-        if r < 1: return np.zeros_like(w), 0
-        u, s, vt = np.linalg.svd(m, full_matrices=False); r = min(r, len(s))
+        m = w.reshape(w.shape[0], -1)
+        u, s, vt = np.linalg.svd(m, full_matrices=False); r = min(max(1, budget // sum(m.shape)), len(s))
         return ((u[:, :r] * s[:r]) @ vt[:r]).reshape(w.shape), r * sum(m.shape)
-    ranks = _tucker_ranks(w.shape, budget)
-    if ranks is None: return np.zeros_like(w), 0
+    ranks = _tucker_ranks(w.shape, budget) or [1] * w.ndim
     return tucker_reconstruct(*hosvd(w, ranks)), tucker_size(w.shape, ranks)
 
 # %% ../../nbs/spectra/03_tucker.ipynb
-def _weight_layers(spec: CNNSpec) -> list[str]: return [f"{l.name}.weight" for l in spec.layers]
+def _layer_names(spec: CNNSpec, layers: Sequence[str] | None) -> list[str]:
+    names = [l.name for l in spec.layers]
+    bad = sorted(set(layers or ()) - set(names))
+    if bad: raise ConfigError(f"layers {bad} unknown; choose from {names}")
+    return [f"{n}.weight" for n in (layers or names)]
 
 def compress_models(weights: torch.Tensor,  # (n_models, n_params) flat weights
                     method: str, fraction: float,  # stored share of each layer's weights, in (0, 1]
+                    layers: Sequence[str] | None = None,  # layer names to compress (None: every layer); the others are kept
                     spec: CNNSpec = CNN_SPEC) -> tuple[torch.Tensor, dict]:
-    "Each model compressed layer by layer: (flat weights like `weights`, dict(ratio, stored, original, stored_bytes))."
+    "Each model compressed layer by layer: (flat weights like `weights`, dict(ratio, stored, original, stored_bytes)) over `layers`."
     if not 0 < fraction <= 1: raise ConfigError(f"fraction={fraction} must be in (0, 1]")
     params = flat_to_params(torch.as_tensor(weights), spec)
     out = {k: v.clone() for k, v in params.items()}; stored = original = 0
-    for name in _weight_layers(spec):
+    for name in _layer_names(spec, layers):
         w = params[name].double().numpy()
         budget = max(1, int(fraction * w[0].size))
         for m in range(len(w)):
@@ -96,13 +99,14 @@ def compress_models(weights: torch.Tensor,  # (n_models, n_params) flat weights
     per_value = 4 + (2 if method == "prune" and fraction < 1 else 0)
     return params_to_flat(out, spec), dict(ratio=original / max(stored, 1), stored=stored, original=original, stored_bytes=stored * per_value)
 
-def compress_zoo(weights: torch.Tensor, method: str, fraction: float, spec: CNNSpec = CNN_SPEC) -> tuple[torch.Tensor, dict]:
+def compress_zoo(weights: torch.Tensor, method: str, fraction: float, layers: Sequence[str] | None = None,
+                 spec: CNNSpec = CNN_SPEC) -> tuple[torch.Tensor, dict]:
     "The zoo tensor of each layer `(n_models, ...)` compressed as one (tucker, svd) or per model (prune); same return as `compress_models`."
-    if method == "prune": return compress_models(weights, method, fraction, spec)
+    if method == "prune": return compress_models(weights, method, fraction, layers, spec)
     if not 0 < fraction <= 1: raise ConfigError(f"fraction={fraction} must be in (0, 1]")
     params = flat_to_params(torch.as_tensor(weights), spec)
     out = {k: v.clone() for k, v in params.items()}; stored = original = 0
-    for name in _weight_layers(spec):
+    for name in _layer_names(spec, layers):
         t = params[name].double().numpy()  # (n_models, ...)
         rec, n = compress_weight(t.reshape(len(t), -1) if method == "svd" else t, method, max(1, int(fraction * t.size)))
         out[name] = torch.as_tensor(rec.reshape(t.shape), dtype=out[name].dtype); stored += n; original += t.size
