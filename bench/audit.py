@@ -169,7 +169,7 @@ def build_mini_zoo(path: Path, seed: int = 0, max_epochs: int = 8) -> Path:
     return path
 
 
-def dnds_retrieval(zoo_dir: Path, taus=(0.01, 0.03, 0.1, 0.3), n_probe_images: int = 64, seed: int = 0) -> dict:
+def dnds_retrieval(zoo_dir: Path, taus=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3), n_probe_images: int = 64, seed: int = 0) -> dict:
     "Union-class accuracy (k = 0) of the DNDS retrieval memory, the nearest lookup and averaging; tau chosen on val."
     from neuralblitz_lab.data import load_dataset
     from neuralblitz_lab.memory.dnds import dnds_retrieval_method
