@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import platform
+import sys
 import time
 
 import torch
@@ -69,10 +70,16 @@ def main(argv=None) -> dict:
     p.add_argument("--seq-models", type=int, default=None, help="models the sequential loop trains (default: min(models, 8))")
     p.add_argument("--group-size", type=int, default=None); p.add_argument("--workers", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="8 models, 1 epoch")
+    p.add_argument("--prefix", choices=("graphs", "eager", "off"), default="graphs",
+                   help="the CUDA epoch loop: sorted prefixes in CUDA graphs (the build's), eager, or the step loop of before")
+    p.add_argument("--json", default=None, help="also write the summary here")
     p.add_argument("--warmup", action="store_true", help="run both paths once (1 epoch) before timing: excludes one-time "
                    "costs (cuDNN autotuning of each new conv shape, CUDA context, worker start-up) that a long build amortizes")
     a = p.parse_args(argv)
     if a.quick: a.models, a.epochs = 8, 1
+    from neuralblitz_lab.zoo.train import PREFIX_STEPS
+    if a.prefix == "off": PREFIX_STEPS["devices"] = ()
+    if a.prefix == "eager": PREFIX_STEPS["graphs"] = False
     cuda = a.device.startswith("cuda")
     group_size = a.group_size or (a.models if cuda else 4)
     workers = 1 if cuda else (a.workers or os.cpu_count())
@@ -94,7 +101,9 @@ def main(argv=None) -> dict:
            "warmup": a.warmup, "sequential_models": n_seq, "sequential_seconds": round(t_seq, 2), "vectorized_seconds": round(t_vec, 2),
            "sequential_models_epochs_per_s": round(seq_rate, 3), "vectorized_models_epochs_per_s": round(vec_rate, 3),
            "ratio": round(vec_rate / seq_rate, 3), "tflops": round(flops / t_vec / 1e12, 5),
-           "torch": torch.__version__, "python": platform.python_version(), "commit": git_commit()}
+           "epoch_loop": a.prefix if cuda else "steps", "torch": torch.__version__, "python": platform.python_version(),
+           "commit": git_commit(), "command": "python bench/zoo_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if a.json: open(a.json, "w").write(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out))
     return out
 

@@ -69,3 +69,29 @@ def test_cuda_group_training_with_the_fused_stem_matches_cudnn_and_the_model_alo
     torch.testing.assert_close(w, w0, rtol=0, atol=2e-3)
     torch.testing.assert_close(w[final], alone, rtol=0, atol=2e-3)
     assert (rows.test_acc - rows0.test_acc).abs().max() < 0.02 and rows.test_acc[rows.is_final].min() > 0.75  # (chance: 0.5, 0.33; measured 0.84-1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the sorted-prefix steps with CUDA graphs are the CUDA path")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_prefix_steps_in_graphs_match_the_step_loop(precision):
+    """Two epochs of a CUDA group of seven models (2 to 4 classes: 13 to 25 steps, so rows drop out mid-epoch and buckets
+    carry masked rows) by the build's path (sorted prefixes, each step a replayed CUDA graph), against the eager prefix
+    path and the step loop (`train_step`, the path before). Float32: within the group test's tolerance; bf16: the same
+    checkpoints and accuracies within 3 points (bf16 rounding noise grows through Adam)."""
+    from neuralblitz_lab.zoo import train as T
+    from neuralblitz_lab.data import load_dataset
+    small = load_dataset("small", seed=0)
+    exps = ((0, 1), (4, 5), (0, 1, 2), (3, 4), (5, 6, 7), (1, 2, 3, 4), (8, 9))
+    g = T.ModelGroup("silu", "kaiming_uniform", 0, tuple(range(20, 27)), exps, tuple(range(7)))
+    cfg = T.TrainConfig(max_epochs=2, epoch_bins=(1, 2), max_lr=1e-2, precision=precision, batch_order="hash")
+    w, rows = T.train_group(g, small, cfg, device="cuda")
+    old = dict(T.PREFIX_STEPS)
+    try:
+        T.PREFIX_STEPS.update(graphs=False); we, rows_e = T.train_group(g, small, cfg, device="cuda")
+        T.PREFIX_STEPS.update(devices=()); w0, rows0 = T.train_group(g, small, cfg, device="cuda")
+    finally: T.PREFIX_STEPS.clear(); T.PREFIX_STEPS.update(old)
+    assert rows.model_id.tolist() == rows0.model_id.tolist() == rows_e.model_id.tolist()
+    if precision == "fp32":
+        torch.testing.assert_close(w, we, rtol=0, atol=2e-3); torch.testing.assert_close(w, w0, rtol=0, atol=2e-3)
+    assert (rows.test_acc - rows0.test_acc).abs().max() < (0.02 if precision == "fp32" else 0.03)
+    assert (rows.test_acc - rows_e.test_acc).abs().max() < 0.03 and rows.test_acc[rows.is_final].min() > 0.75

@@ -18,7 +18,7 @@ except ImportError:  # the torch reference still works
     triton = None
 
 # %% auto 0
-__all__ = ['STEM', 'stem_reference', 'stem_forward']
+__all__ = ['STEM', 'STEM_TILES', 'stem_reference', 'stem_forward']
 
 # %% ../../nbs/kernels/03_stem.ipynb
 STEM = CNN_SPEC.layers[0]  # conv1: 1 -> 8 channels, 5x5, then a 2x2 max-pool
@@ -143,6 +143,7 @@ if triton is not None:
 
 # %% ../../nbs/kernels/03_stem.ipynb
 _ROWS = 64
+STEM_TILES = {"fwd": (64, 4), "bwd": (64, 4), "bf16_images": False}  # (rows per block, warps) of each kernel; bf16 copies of the images for the bf16 products (the same values: those products round their inputs to bf16)
 
 def _dot_mode(dtype: torch.dtype, device: torch.device) -> int:
     "1 (bf16 tensor cores) for bf16 output on CUDA; else 0, float32 products (the CPU interpreter's bf16 casts truncate)."
@@ -155,8 +156,10 @@ class _StemFn(torch.autograd.Function):
         images, idx, w32, b32 = images.contiguous(), idx.contiguous(), w.float().contiguous(), b.float().contiguous()
         out = torch.empty(B, _OUT, _OUT, M * STEM.n_out, device=dev, dtype=dtype)  # NHWC memory of (B, M·8, 12, 12)
         dot = _dot_mode(dtype, dev)
-        _stem_fwd_kernel[(M, triton.cdiv(B * _OUT * _OUT, _ROWS))](images, idx, w32, b32, out, B, M, ACT=act, BR=_ROWS, DOT=dot)
-        ctx.save_for_backward(images, idx, w32, b32); ctx.act, ctx.dot, ctx.wdtype = act, dot, w.dtype
+        if dot and STEM_TILES["bf16_images"]: images = images.to(torch.bfloat16)
+        (rows, warps), bwd = STEM_TILES["fwd"], STEM_TILES["bwd"]
+        _stem_fwd_kernel[(M, triton.cdiv(B * _OUT * _OUT, rows))](images, idx, w32, b32, out, B, M, ACT=act, BR=rows, DOT=dot, num_warps=warps)
+        ctx.save_for_backward(images, idx, w32, b32); ctx.act, ctx.dot, ctx.wdtype, ctx.bwd = act, dot, w.dtype, bwd
         return out.permute(0, 3, 1, 2)
 
     @staticmethod
@@ -165,7 +168,7 @@ class _StemFn(torch.autograd.Function):
         M, B = idx.shape
         dout = dout.contiguous(memory_format=torch.channels_last)  # (B, M·8, 12, 12) with NHWC memory
         dw, db = torch.empty_like(w32), torch.empty_like(b32)
-        _stem_bwd_kernel[(M,)](images, idx, w32, b32, dout, dw, db, B, M, ACT=ctx.act, BR=_ROWS, DOT=ctx.dot)
+        _stem_bwd_kernel[(M,)](images, idx, w32, b32, dout, dw, db, B, M, ACT=ctx.act, BR=ctx.bwd[0], DOT=ctx.dot, num_warps=ctx.bwd[1])
         return None, None, dw.to(ctx.wdtype), db.to(ctx.wdtype), None, None
 
 def stem_forward(images: torch.Tensor,  # (N, 1, 28, 28) the shared images (float32)
@@ -178,7 +181,7 @@ def stem_forward(images: torch.Tensor,  # (N, 1, 28, 28) the shared images (floa
     "`stem_reference` as one fused Triton kernel on CUDA (forward and backward to w, b); never forms the 24×24 conv map."
     _check_stem(images, idx, w, b)
     if activation not in _ACT_CODES: get_activation(activation)  # (raises, naming the choices)
-    if idx.shape[1] * _OUT * _OUT > 65535 * _ROWS:  # (a grid's second axis holds at most 65,535 row blocks)
+    if idx.shape[1] * _OUT * _OUT > 65535 * STEM_TILES["fwd"][0]:  # (a grid's second axis holds at most 65,535 row blocks)
         raise ConfigError(f"batch={idx.shape[1]} images per model is more than one launch takes (29,127); split the batch")
     if resolve_backend(backend, images.device) == "torch": return stem_reference(images, idx, w, b, activation)
     auto = torch.is_autocast_enabled(images.device.type)

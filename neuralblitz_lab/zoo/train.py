@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import atexit
+from bisect import bisect_left
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -26,8 +27,8 @@ from .store import ZooWriter, all_experiences, epoch_bin, merge_scenarios, split
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'FUSED_STEM', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig', 'train_config',
-           'cyclic_lr', 'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'hashed_epoch_positions',
+__all__ = ['log', 'FUSED_STEM', 'PREFIX_STEPS', 'CPU_GROUP_SIZE', 'GPU_GROUP_SIZE', 'GPU_STACK_MODELS', 'TrainConfig',
+           'train_config', 'cyclic_lr', 'StackedAdam', 'model_epoch_seed', 'epoch_positions', 'hashed_epoch_positions',
            'batch_positions', 'stagnation_update', 'gather_images', 'zoo_logits', 'active_rows', 'train_step',
            'evaluate', 'ModelGroup', 'stack', 'train_stacked', 'train_group', 'train_reference', 'zoo_experiences',
            'plan_zoo', 'plan_groups', 'stack_groups', 'longest_first', 'train_groups', 'build_zoo']
@@ -223,26 +224,43 @@ def train_step(params: dict[str, torch.Tensor] | torch.Tensor, opt: StackedAdam,
 # %% ../../nbs/zoo/01_train.ipynb
 _MAX_MODEL_IMAGES = 2**18  # model x image pairs per forward pass: conv1's output is 4,608 floats each, 1.2e9 in all
 _CPU_MODEL_IMAGES = 1024  # on CPU: conv1's output stays at 19 MB, so glibc reuses its buffers (above 32 MiB it maps fresh pages per chunk)
+_STEM_MODEL_IMAGES = 2**20  # with the fused stem (no conv1 map): its (B, M·8, 12, 12) output is 1,152 values each, 1.2e9 in all
+_EVAL_CHUNK, _EVAL_CHUNK_IMAGES = 64, 2**17  # CUDA, sorted prefixes: chunks of the training batch (its tuned cuDNN shapes serve both), longer for few models (fewer launches)
+PREFIX_STEPS = {"devices": ("cuda",), "graphs": True, "pad": None}  # devices that train and evaluate by sorted prefixes (see below); CUDA graphs; row buckets (None: on CUDA)
 
 @torch.no_grad()
 def evaluate(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
              lengths: torch.Tensor, activation: str, chunk: int = 512) -> dict[str, torch.Tensor]:
     "Accuracy (n,), mean loss (n,) and confusion counts (n, 10, 10) of each model on its first lengths[m] images of `index`."
     n, L = index.shape
-    cuda = index.is_cuda
-    chunk = max(1, min(chunk, (_MAX_MODEL_IMAGES if cuda else _CPU_MODEL_IMAGES) // n))  # CUDA: conv tensors under 2^31 elements (cuDNN's indexing)
+    cuda, sort = index.is_cuda, index.device.type in PREFIX_STEPS["devices"] and n > 1
+    if sort:  # models by length, longest first: chunk j runs only the rows that still have images in it (a prefix)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        params, index, lengths = {k: v[order] for k, v in params.items()}, index[order], lengths[order]
+        neg = [-x for x in lengths.tolist()]  # increasing
+    budget = (_STEM_MODEL_IMAGES if FUSED_STEM["on"] and stem_triton is not None else _MAX_MODEL_IMAGES) if cuda else _CPU_MODEL_IMAGES
+    if cuda and sort: chunk = min(chunk, max(_EVAL_CHUNK, _EVAL_CHUNK_IMAGES // n))  # many models: the training step's shapes
+    chunk = max(1, min(chunk, budget // n))  # CUDA: conv tensors under 2^31 elements (cuDNN's indexing)
     loss, correct = torch.zeros(n, device=index.device), torch.zeros(n, device=index.device)
     conf = torch.zeros(n, 100, dtype=torch.int64, device=index.device)
     index = torch.cat([index, index[:, :(-L) % chunk]], 1) if cuda and L > chunk else index  # whole chunks: one tuned cuDNN shape
+    b = n
     for j in range(0, index.shape[1], chunk):
-        idx = index[:, j:j + chunk]  # (n, c)
-        valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:, None]  # (n, c)
-        logits = zoo_logits(params, images, idx, activation).float()  # (n, c, 10)
+        if sort:
+            k = bisect_left(neg, -j)  # rows with more than j images
+            if k == 0: break
+            b = min(n, _bucket_size(k)) if _pad_rows(index) or PREFIX_STEPS["pad"] else k
+        p = params if b == n else {key: v[:b] for key, v in params.items()}
+        idx = index[:b, j:j + chunk]  # (b, c)
+        valid = torch.arange(j, j + idx.shape[1], device=index.device)[None] < lengths[:b, None]  # (b, c)
+        logits = zoo_logits(p, images, idx, activation).float()  # (b, c, 10)
         y, pred = labels[idx], logits.argmax(-1)
-        loss += (F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape) * valid).sum(1)
-        correct += ((pred == y) & valid).sum(1)
-        conf.scatter_add_(1, y * 10 + pred, valid.long())
-    return {"acc": correct / lengths, "loss": loss / lengths, "confusion": conf.view(n, 10, 10)}
+        loss[:b] += (F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape) * valid).sum(1)
+        correct[:b] += ((pred == y) & valid).sum(1)
+        conf[:b].scatter_add_(1, y * 10 + pred, valid.long())
+    out = {"acc": correct / lengths, "loss": loss / lengths, "confusion": conf.view(n, 10, 10)}
+    if sort: out = {k: torch.empty_like(v).index_copy_(0, order, v) for k, v in out.items()}  # back to the callers' order
+    return out
 
 # %% ../../nbs/zoo/01_train.ipynb
 @dataclass(frozen=True)
@@ -262,6 +280,10 @@ def _split_index(dataset, experiences, split, device):
     idx, lens = stack_experiences(dataset, experiences, split)
     return idx.to(device), lens.to(device)
 
+def _real_lengths(lengths: torch.Tensor, k: int) -> torch.Tensor:
+    "`lengths` with the rows after the first k (padding: copies of a real row) set to 0, so evaluation skips them."
+    return lengths if k == len(lengths) else torch.where(torch.arange(len(lengths), device=lengths.device) < k, lengths, 0)
+
 def _metrics(weights, models, dataset_tensors, splits, activation, chunk):
     "Train/test accuracy and loss of checkpoint `weights` (k, 2464) of the group's models `models` (k,), and test confusions."
     k = len(models)
@@ -271,7 +293,7 @@ def _metrics(weights, models, dataset_tensors, splits, activation, chunk):
     out = {}
     for name in ("train", "test"):
         idx, lens = splits[name]
-        r = evaluate(flat_to_params(weights), images, labels, idx[models], lens[models], activation, chunk)
+        r = evaluate(flat_to_params(weights), images, labels, idx[models], _real_lengths(lens[models], k), activation, chunk)
         out[f"{name}_acc"], out[f"{name}_loss"] = r["acc"][:k].cpu(), r["loss"][:k].cpu()
     out["confusion"] = r["confusion"][:k].flatten(1).cpu()
     return out
@@ -327,7 +349,7 @@ def _end_of_epoch(params, group, ckpt, splits, tensors, cfg, epoch, active, coun
     if epoch >= cfg.epoch_bins[0] - 1:  # the accuracy before the first check is needed as its reference
         rows, k = active_rows(active, pad=_pad_rows(active))  # stopped models need no more validation
         val_idx, val_len = splits["val"]
-        r = evaluate(_gather_models(params.detach(), rows), *tensors, val_idx[rows], val_len[rows], group.activation, cfg.eval_chunk)
+        r = evaluate(_gather_models(params.detach(), rows), *tensors, val_idx[rows], _real_lengths(val_len[rows], k), group.activation, cfg.eval_chunk)
         val_acc, val_loss = (torch.zeros(len(active), device=active.device).index_copy_(0, rows[:k], r[s][:k]) for s in ("acc", "loss"))  # (n,); 0 for stopped
     if prev_val is not None: counter, stop = stagnation_update(val_acc, prev_val, counter, epoch, cfg)
     stop = (stop | (epoch == cfg.max_epochs)) & active
@@ -390,6 +412,8 @@ def _optimizer(params: torch.Tensor, cfg: TrainConfig):
 def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, steps, half_cycle, cfg, progress):
     "The epoch loop of `train_group`: train, then early stopping and checkpoints, until every model has stopped."
     images, labels = tensors; device = images.device; n = len(group)
+    if isinstance(opt, StackedAdam) and device.type in PREFIX_STEPS["devices"]:  # (CUDA: see `_PrefixSteps`)
+        return _train_epochs_prefix(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, steps, half_cycle, cfg, progress)
     active, counter = torch.ones(n, dtype=torch.bool, device=device), torch.zeros(n, dtype=torch.long, device=device)
     prev_val = None
     for epoch in range(1, cfg.max_epochs + 1):
@@ -399,6 +423,104 @@ def _train_epochs(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, ste
         for s in range(int(steps[active].max())):
             lr = cyclic_lr(opt.t, cfg.base_lr, cfg.max_lr, half_cycle)
             getattr(opt, "train_step", train_step)(params, opt, images, labels, tr_idx, pos[:, s * cfg.batch_size:(s + 1) * cfg.batch_size], group.activation, lr)
+        active, counter, prev_val = _end_of_epoch(params, group, ckpt, splits, (images, labels), cfg, epoch, active, counter, prev_val)
+        if progress is not None: progress(epoch, active)
+        if not active.any(): break
+
+# %% ../../nbs/zoo/01_train.ipynb
+def _masked_adam(p, m, v, t, g, lr, active, betas, eps) -> None:
+    "`StackedAdam.step`'s masked arithmetic, in place on rows of the work buffers (p, m, v (b, 2464); t (b,) float64)."
+    b1, b2 = betas
+    t += active.to(t.dtype)
+    tc = t.clamp(min=1)
+    c1, c2 = (1 - b1 ** tc), (1 - b2 ** tc).sqrt()
+    step_size, c2 = (lr / c1).float().view(-1, 1), c2.float().view(-1, 1)
+    a = active.view(-1, 1)
+    m.copy_(torch.where(a, m.lerp(g, 1 - b1), m))
+    v.copy_(torch.where(a, v * b2 + (1 - b2) * g * g, v))
+    upd = step_size * m / (v.sqrt() / c2 + eps)
+    p.sub_(torch.where(a, upd, torch.zeros_like(upd)))
+
+class _PrefixSteps:
+    """A pass's training steps on work buffers that hold the epoch's active models sorted by steps per epoch (most first):
+    step s trains rows [0, b) only, b the row bucket of the k models that still have images, so stopped and idle models
+    cost nothing, without a gather, a scatter or a host sync per step. On CUDA the step of each b is one CUDA graph."""
+    def __init__(self, params, opt, images, labels, tr_idx, steps, half_cycle, activation, cfg):
+        n, L = tr_idx.shape; dev = params.device; B = cfg.batch_size
+        self.params, self.opt, self.images, self.labels, self.tr_idx = params, opt, images, labels, tr_idx
+        self.half_cycle, self.activation, self.cfg, self.dev = half_cycle, activation, cfg, dev
+        self.steps = steps.tolist()
+        self.P, self.M, self.V = (torch.empty_like(params.detach()) for _ in range(3))  # params, Adam m, v of the sorted rows
+        self.T, self.HC = torch.zeros(n, dtype=torch.float64, device=dev), torch.ones(n, dtype=torch.float64, device=dev)
+        self.IDX = torch.full((n, -(-L // B) * B), -1, dtype=torch.int64, device=dev)  # image of each epoch position, -1: none
+        self.cur = torch.full((n, B), -1, dtype=torch.int64, device=dev)  # this step's images: the graphs' one input
+        pad = PREFIX_STEPS["pad"]
+        self.pad = dev.type == "cuda" if pad is None else pad
+        self.use_graphs = dev.type == "cuda" and PREFIX_STEPS["graphs"]
+        self.graphs, self.pool, self.stream = {}, None, None
+        ac = torch.is_autocast_enabled(dev.type)
+        self.autocast = dict(device_type=dev.type, dtype=torch.get_autocast_dtype(dev.type), enabled=ac, cache_enabled=False)
+
+    def epoch(self, seeds, tr_len, active, epoch) -> None:
+        "Train one epoch of the `active` models (bool (n,)); params and Adam state are read and written back once."
+        cfg, B, opt = self.cfg, self.cfg.batch_size, self.opt
+        order = sorted(active.nonzero().flatten().tolist(), key=lambda m: -self.steps[m])  # stable: ties in index order
+        rows, k = torch.tensor(order, device=self.dev), len(order)
+        with torch.no_grad():
+            for buf, src in ((self.P, self.params.detach()), (self.M, opt.m["flat"]), (self.V, opt.v["flat"]), (self.T, opt.t), (self.HC, self.half_cycle)):
+                buf[:k] = src[rows]
+            pos = batch_positions(cfg, [seeds[m] for m in order], tr_len[rows], epoch, self.dev)  # (k, L'): each row as in the full draw
+            self.IDX[:k].fill_(-1)
+            self.IDX[:k, :pos.shape[1]] = torch.where(pos >= 0, self.tr_idx[rows].gather(1, pos.clamp(min=0)), -1)
+        left = [self.steps[m] for m in order]  # decreasing
+        for s in range(left[0] if k else 0):
+            while left[k - 1] <= s: k -= 1  # models with images at step s: the first k rows
+            b = min(len(order), _bucket_size(k)) if self.pad else k
+            self.cur[:b].copy_(self.IDX[:b, s * B:(s + 1) * B])
+            self._step(b)
+        with torch.no_grad():
+            for buf, dst in ((self.P, self.params.detach()), (self.M, opt.m["flat"]), (self.V, opt.v["flat"]), (self.T, opt.t)):
+                dst.index_copy_(0, rows, buf[:len(order)])
+
+    def _run(self, b: int) -> None:
+        "One step of rows [0, b): forward and backward of their current batch (`cur`), then Adam where a row has images."
+        cfg, idx = self.cfg, self.cur[:b]
+        valid = idx >= 0; active = valid.any(1)
+        lr = cyclic_lr(self.T[:b], cfg.base_lr, cfg.max_lr, self.HC[:b])
+        sub = {k: v.requires_grad_() for k, v in flat_to_params(self.P[:b].detach()).items()}  # one leaf per parameter view
+        with torch.autocast(**self.autocast):
+            losses, _ = _model_losses(sub, self.images, self.labels, idx.clamp(min=0), valid, self.activation)
+        g = torch.cat([g.flatten(1) for g in torch.autograd.grad(losses.sum(), list(sub.values()))], 1)  # (b, 2464)
+        with torch.no_grad(): _masked_adam(self.P[:b], self.M[:b], self.V[:b], self.T[:b], g, lr, active, cfg.betas, cfg.eps)
+
+    def _step(self, b: int) -> None:
+        if not self.use_graphs: return self._run(b)
+        if b not in self.graphs: self.graphs[b] = self._capture(b)
+        self.graphs[b].replay()
+
+    def _capture(self, b: int):
+        "Rows [0, b)'s step as a CUDA graph: an eager step on a side stream first (cuDNN's autotuning, Triton's compiles), undone."
+        state = (self.P, self.M, self.V, self.T)
+        saved = [x[:b].clone() for x in state]
+        if self.stream is None: self.stream, self.pool = torch.cuda.Stream(self.dev), torch.cuda.graph_pool_handle()
+        self.stream.wait_stream(torch.cuda.current_stream(self.dev))
+        with torch.cuda.stream(self.stream):
+            self._run(b)
+            for x, y in zip(state, saved): x[:b].copy_(y)
+            graph = torch.cuda.CUDAGraph()
+            graph.capture_begin(pool=self.pool, capture_error_mode="thread_local")  # (not torch.cuda.graph: that runs gc.collect() at every capture)
+            try: self._run(b)
+            finally: graph.capture_end()
+        torch.cuda.current_stream(self.dev).wait_stream(self.stream)
+        return graph
+
+def _train_epochs_prefix(params, opt, group, ckpt, splits, tensors, tr_idx, tr_len, steps, half_cycle, cfg, progress):
+    "`_train_epochs` by `_PrefixSteps`: the same models, batches and updates; only which rows run each step differs."
+    images, labels = tensors; device = images.device; n = len(group)
+    active, counter = torch.ones(n, dtype=torch.bool, device=device), torch.zeros(n, dtype=torch.long, device=device)
+    prefix, prev_val = _PrefixSteps(params, opt, images, labels, tr_idx, steps, half_cycle, group.activation, cfg), None
+    for epoch in range(1, cfg.max_epochs + 1):
+        prefix.epoch(group.seeds, tr_len, active, epoch)
         active, counter, prev_val = _end_of_epoch(params, group, ckpt, splits, (images, labels), cfg, epoch, active, counter, prev_val)
         if progress is not None: progress(epoch, active)
         if not active.any(): break
@@ -488,9 +610,32 @@ def _run_group(task) -> list[tuple[str, int]]:
     if data_args not in _DATASETS: _DATASETS[data_args] = load_dataset(*data_args)
     results = train_stacked([g for _, g in pairs], _DATASETS[data_args], cfg, device)
     if sink is not None:
-        writer = ZooWriter(sink[0], sink[1], cfg.epoch_bins, cfg.max_epochs)
-        for (key, _), (weights, rows) in zip(pairs, results): writer.write_shard(key, weights, rows)
+        if not threads and str(device).startswith("cuda"): _WRITES.append(_writer().submit(_write_shards, sink, cfg, pairs, results))
+        else: _write_shards(sink, cfg, pairs, results)
     return [(key, len(g)) for key, g in pairs]
+
+def _write_shards(sink, cfg, pairs, results) -> None:
+    "Write each (key, group)'s shard of one pass's `results` into the zoo `sink` (path, config)."
+    writer = ZooWriter(sink[0], sink[1], cfg.epoch_bins, cfg.max_epochs)
+    for (key, _), (weights, rows) in zip(pairs, results): writer.write_shard(key, weights, rows)
+
+_WRITES: list = []  # a CUDA build's shard writes in flight (futures of `_writer`'s one thread)
+_WRITER: dict = {}
+
+def _writer():
+    "The one writer thread of a CUDA build: a pass's shards are written (checksums, parquet) while the next pass trains."
+    if "pool" not in _WRITER:
+        from concurrent.futures import ThreadPoolExecutor
+        _WRITER["pool"] = ThreadPoolExecutor(1, thread_name_prefix="zoo-writer")
+    return _WRITER["pool"]
+
+def _drain_writes() -> None:
+    "Wait for every shard write in flight; raise the first error."
+    errors = []
+    while _WRITES:
+        e = _WRITES.pop(0).exception()
+        if e is not None: errors.append(e)
+    if errors: raise errors[0]
 
 # %% ../../nbs/zoo/01_train.ipynb
 def stack_groups(groups: list[tuple[str, ModelGroup]], max_models: int) -> list[list[tuple[str, ModelGroup]]]:
@@ -512,7 +657,9 @@ def train_groups(groups: list[tuple[str, ModelGroup]], data_args: tuple, cfg: Tr
     if workers > 1: groups = longest_first(groups)
     stacks = stack_groups(groups, GPU_STACK_MODELS) if str(device).startswith("cuda") else [[kg] for kg in groups]
     tasks = [(st, data_args, cfg, str(device), 1 if workers > 1 else 0, sink) for st in stacks]
-    if workers == 1: return _advance(map(_run_group, tasks), bar)
+    if workers == 1:
+        try: return _advance(map(_run_group, tasks), bar)
+        finally: _drain_writes()  # (a CUDA build's last shards, or the ones before an error)
     pool = _worker_pool(workers)
     try: _advance(pool.imap_unordered(_run_group, tasks), bar)
     except BaseException:  # a failed or interrupted build leaves no worker training in the background
