@@ -5,6 +5,7 @@
 # %% ../../nbs/merge/06_geometry.ipynb 3
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -13,16 +14,20 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..core import ConfigError, get_logger
+from ..core import ConfigError, DataError, get_logger
 from ..cnn import CNN_SPEC, N_PARAMS, layer_slices
+from ..data import MnistDataset
 from . import classical
-from .benchmark import MERGE_METHODS, model_logits
+from .benchmark import (MERGE_METHODS, FinetuneConfig, MergeBatch, class_accuracy, eval_indices, fidelity,
+                                             finetune, make_batch, model_logits, zoo_triplets)
+from ..zoo.store import Zoo
 
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'layer_index', 'weight_distances', 'align_to', 'linear_cka', 'hidden_activations', 'masked_ce', 'path_losses',
-           'network_functional', 'geometry_table', 'finetune_ratios', 'pca_2d', 'child_method']
+__all__ = ['log', 'EXPERIMENT_PRESETS', 'layer_index', 'weight_distances', 'align_to', 'linear_cka', 'hidden_activations',
+           'masked_ce', 'path_losses', 'network_functional', 'geometry_table', 'finetune_ratios', 'pca_2d',
+           'child_method', 'ExperimentData', 'experiment_data', 'geometry_experiment']
 
 # %% ../../nbs/merge/06_geometry.ipynb
 def layer_index() -> dict[str, np.ndarray]:
@@ -121,13 +126,14 @@ def network_functional(w: torch.Tensor,  # (n, 2464) networks, aligned to ref
                        n_points: int = 11,  # points on each linear path
                        cka_images: int = 100,  # the first cka_images images feed CKA
                       ) -> pd.DataFrame:
-    "Per row: cka (mean over hidden layers), agreement (same argmax as ref on all images), barrier and loss of the ends."
+    "Per row: cka (mean over hidden layers), agreement (`benchmark.fidelity`: same argmax as ref on all images), acc (on `classes`), barrier, end losses."
     bar, curve = path_losses(w, ref, activations, images, labels, classes, n_points)
-    agree = (model_logits(w, activations, images).argmax(-1) == model_logits(ref, activations, images).argmax(-1)).float().mean(1)
+    lg = model_logits(w, activations, images)
+    agree, acc = fidelity(lg, model_logits(ref, activations, images)), class_accuracy(lg, labels, classes)
     x = images[:cka_images]
     cka = [float(np.mean([float(linear_cka(ha[k], hb[k])) for k in ha])) for ha, hb in
            ((hidden_activations(w[t], x, a), hidden_activations(ref[t], x, a)) for t, a in enumerate(activations))]
-    return pd.DataFrame({"row": np.arange(len(w)), "cka": cka, "agreement": agree.numpy(), "barrier": bar.numpy(),
+    return pd.DataFrame({"row": np.arange(len(w)), "cka": cka, "agreement": agree.numpy(), "acc": acc.numpy(), "barrier": bar.numpy(),
                          "loss": curve[:, 0].numpy(), "ref_loss": curve[:, -1].numpy()})
 
 def geometry_table(nets: Mapping[str, torch.Tensor],  # name -> (n, 2464) networks, row t compared with ref[t]
@@ -189,3 +195,92 @@ def child_method(method: str | Callable | None = None,  # a MERGE_METHODS name, 
         method = "transformer_ae" if "transformer_ae" in MERGE_METHODS else "task_arithmetic"
     if method not in MERGE_METHODS: raise ConfigError(f"method={method!r} is not registered; choose one of {sorted(MERGE_METHODS)}")
     return method, MERGE_METHODS[method]
+
+# %% ../../nbs/merge/06_geometry.ipynb
+@dataclass
+class ExperimentData:
+    "What every part of the weight-geometry experiment shares."
+    zoo: Zoo
+    data: MnistDataset
+    weights: torch.Tensor  # (n_final, 2464) the zoo's final checkpoints
+    triplets: dict  # split -> DataFrame of zoo_triplets rows (a seeded sample), column 'seed': the fine-tuning batch-order seed
+    batches: dict  # split -> MergeBatch of those triplets
+    unions: dict  # split -> (T, 2464) their true union models
+    images: torch.Tensor  # (N, 1, 28, 28) test images every accuracy is measured on
+    labels: torch.Tensor  # (N,)
+    val_images: torch.Tensor  # validation images (tuning)
+    val_labels: torch.Tensor
+    smoke: bool = False  # True when a split's triplets were missing and another split's stood in
+    mode: str = "unseen_union"
+
+def _sample(t: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    "A seeded sample of n rows of t (all if n is None or t is smaller), in t's order."
+    return t if n is None or len(t) <= n else t.sample(n, random_state=seed).sort_index()
+
+def experiment_data(zoo: Zoo, data: MnistDataset,
+                    n_triplets: Mapping[str, int | None] = {"test": 100, "train": 48, "val": 16},  # triplets per split (None: all)
+                    eval_per_class: int | None = 25,  # test (and val) images per class (None: all)
+                    seed: int = 0, mode: str = "unseen_union") -> ExperimentData:
+    "Triplets, batches, union models and evaluation images of the experiment (see above)."
+    found = {}
+    for s in n_triplets:
+        try: found[s] = zoo_triplets(zoo, s, mode)
+        except DataError: found[s] = None
+    avail = [t for t in found.values() if t is not None]
+    if not avail: raise DataError(f"{zoo.path} has no merge triplet in any of the splits {list(n_triplets)}; build a zoo with scenarios")
+    pool = pd.concat(avail).drop_duplicates(["c1", "c2", "activation", "init"]).reset_index(drop=True)
+    weights = zoo.filter(final_only=True).weights()
+    tri, batches, unions = {}, {}, {}
+    for s, n in n_triplets.items():
+        t = _sample(found[s] if found[s] is not None else pool, n, seed).reset_index(drop=True)
+        tri[s] = t.assign(seed=np.arange(len(t)) + 1000 * list(n_triplets).index(s))
+        batches[s], unions[s] = make_batch(zoo, t, data, weights), weights[torch.as_tensor(t["row_union"].tolist())]
+    te, va = eval_indices(data, "test", eval_per_class, seed), eval_indices(data, "val", eval_per_class, seed)
+    return ExperimentData(zoo, data, weights, tri, batches, unions, data.images[te], data.labels[te], data.images[va], data.labels[va],
+                          smoke=any(v is None for v in found.values()), mode=mode)
+
+# %% ../../nbs/merge/06_geometry.ipynb
+EXPERIMENT_PRESETS: dict[str, dict] = {
+    "tiny": dict(n_triplets={"test": None, "train": None, "val": None}, ks=(2, 4, 8), n_long=None, eval_per_class=None,
+                 classical=("average",), map_steps=20, unlearn_k=4, ae_epochs=20, ae_hidden=64, latent=8, n_heldout=10, proj_steps=5),
+    "small": dict(n_triplets={"test": 100, "train": 48, "val": 16}, ks=(50, 200, 1000), n_long=8, eval_per_class=25,
+                  classical=("average", "task_arithmetic"), map_steps=300, unlearn_k=50, ae_epochs=150, ae_hidden=512, latent=32,
+                  n_heldout=100, proj_steps=20),
+    "seed": dict(n_triplets={"test": 500, "train": 256, "val": 64}, ks=(50, 200, 1000), n_long=64, eval_per_class=None,
+                 classical=("average", "task_arithmetic"), map_steps=1000, unlearn_k=50, ae_epochs=100, ae_hidden=1024, latent=32,
+                 n_heldout=500, proj_steps=20),
+}
+
+# %% ../../nbs/merge/06_geometry.ipynb
+def _finetuned(w: torch.Tensor, b: MergeBatch, seeds: Sequence[int], ed: ExperimentData, ks: Sequence[int], progress: bool) -> dict[int, torch.Tensor]:
+    "{k: (T, 2464)} for k in (0, *ks): `w` fine-tuned on each triplet's union classes."
+    ks = sorted(set(ks))
+    if not ks: return {0: w}
+    cfg = FinetuneConfig(steps=ks[-1], eval_steps=tuple(sorted({0, *ks})), batch_size=32)
+    res = finetune(w, b.activation, b.union, list(seeds), ed.data, ed.images[:1], cfg, keep=ks, progress=progress)
+    return {0: w, **res.weights}
+
+def geometry_experiment(ed: ExperimentData,
+                        child: str | Callable | None = None,  # the child predictor (`child_method`)
+                        ks: Sequence[int] = (50, 200, 1000),  # fine-tuning steps; ks[0] on every test triplet, all on the subset
+                        n_long: int | None = 8,  # test triplets fine-tuned up to max(ks), with the classical merges (None: all)
+                        classical_methods: Sequence[str] = ("average", "task_arithmetic"),  # merges fine-tuned beside the child
+                        n_points: int = 5,  # points on each linear path
+                        seed: int = 0, progress: bool = False) -> dict:
+    "{'child': name, 'weights', 'functional' tables (column subset: 'all' or 'long'), 'ratios', 'nets_all', 'nets_long', 'long_rows'}."
+    name, fn = child_method(child)
+    b, tri, U = ed.batches["test"], ed.triplets["test"], ed.unions["test"]
+    w0 = fn(b).detach().float()
+    nets_all = {f"child_k{k}": w for k, w in _finetuned(w0, b, tri["seed"], ed, ks[:1], progress).items()}
+    long = np.sort(np.random.default_rng(seed).permutation(len(tri))[:n_long or len(tri)])
+    bl, r = b.subset(long.tolist()), torch.as_tensor(long)
+    starts = {"child": w0[r], **{m: MERGE_METHODS[m](bl).detach().float() for m in classical_methods if m != name}}
+    nets_long = {f"{m}_k{k}": w for m, w0m in starts.items() for k, w in _finetuned(w0m, bl, tri["seed"].iloc[long], ed, ks, progress).items()}
+    tabs = []
+    for subset, nets, rows in (("all", nets_all, np.arange(len(tri))), ("long", nets_long, long)):
+        ix = torch.as_tensor(rows)
+        wt, ft = geometry_table(nets, U[ix], [b.activation[i] for i in rows], ed.images, ed.labels, [b.union[i] for i in rows], n_points)
+        tabs.append((wt.assign(subset=subset, row=rows[wt["row"]]), ft.assign(subset=subset, row=rows[ft["row"]])))
+    W, Fn = pd.concat([t[0] for t in tabs], ignore_index=True), pd.concat([t[1] for t in tabs], ignore_index=True)
+    ratios = pd.concat([finetune_ratios(W[W["subset"] == s]).assign(subset=s) for s in ("all", "long")], ignore_index=True)
+    return {"child": name, "weights": W, "functional": Fn, "ratios": ratios, "nets_all": nets_all, "nets_long": nets_long, "long_rows": long}

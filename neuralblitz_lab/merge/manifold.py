@@ -5,7 +5,10 @@
 # %% ../../nbs/merge/09_manifold.ipynb 3
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,12 +16,15 @@ from torch import nn
 from ..core import ConfigError, get_logger
 from ..cnn import N_PARAMS
 from . import classical
+from .benchmark import class_accuracy, fidelity, model_logits, visible_models
+from .geometry import ExperimentData
 from .tokens import LayerwiseNormalizer
 
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'WeightAE', 'fit_weight_ae', 'decoder_jacobian', 'project', 'distortion_report', 'project_weights']
+__all__ = ['log', 'WeightAE', 'fit_weight_ae', 'decoder_jacobian', 'project', 'distortion_report', 'project_weights',
+           'manifold_experiment']
 
 # %% ../../nbs/merge/09_manifold.ipynb
 class WeightAE(nn.Module):
@@ -60,7 +66,7 @@ def fit_weight_ae(weights: torch.Tensor,  # (n, 2464) visible zoo weights (raw)
         for i in torch.randperm(len(u), generator=g).split(batch):
             x = u[i] + noise * torch.randn(u[i].shape, generator=g) if noise else u[i]
             loss = (ae(x) - u[i]).square().sum(1).mean()
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += float(loss) * len(i)
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(i)
         hist.append(tot / len(u))
     return ae.eval(), norm, hist
 
@@ -122,3 +128,43 @@ def project_weights(ae: WeightAE, norm: LayerwiseNormalizer,
     if steps == 0:
         with torch.no_grad(): return norm.inverse_transform(ae(u))
     return norm.inverse_transform(project(ae, u, steps)[1])
+
+# %% ../../nbs/merge/09_manifold.ipynb
+def _own_acc(w, acts, classes, ed):
+    return class_accuracy(model_logits(w, acts, ed.images), ed.labels, classes).numpy()
+
+def manifold_experiment(ed: ExperimentData,
+                        merges: Mapping[str, torch.Tensor] = {},  # name -> (T, 2464) children of the test triplets to project
+                        latent: int = 32, hidden: int = 512, epochs: int = 150, steps: int = 20,
+                        noise_scales: Sequence[float] = (0.1, 0.3, 1.0),
+                        n_heldout: int | None = 100,  # held-out zoo models measured (None: all)
+                        seed: int = 0) -> dict:
+    "{'distortion': per held-out model, 'memory': dict, 'repair': per scale, 'merges': per method, 'history': AE losses}."
+    vis = visible_models(ed.zoo, ed.mode)
+    final = ed.zoo.filter(final_only=True).index.reset_index(drop=True)
+    held = np.setdiff1d(np.arange(len(final)), vis["row"].to_numpy())
+    if not len(held): held = vis["row"].to_numpy()  # (a zoo with no held-out class set: smoke runs only)
+    held = np.sort(np.random.default_rng(seed).permutation(held)[:n_heldout or len(held)])
+    ae, norm, hist = fit_weight_ae(ed.weights[torch.tensor(vis["row"].to_numpy())], latent, hidden, epochs, seed=seed)
+    wh = ed.weights[torch.as_tensor(held)]; acts, cls = list(final["activation"].iloc[held]), list(final["classes"].iloc[held])
+    uh = norm.transform(wh)
+    rep = pd.DataFrame(distortion_report(ae, uh, hist[-1], steps)).assign(model=held)
+    proj = project_weights(ae, norm, wh, steps)
+    rep = rep.assign(acc=_own_acc(wh, acts, cls, ed), acc_projected=_own_acc(proj, acts, cls, ed),
+                     acc_encoded=_own_acc(project_weights(ae, norm, wh, 0), acts, cls, ed))
+    dec = sum(p.numel() for p in ae.decoder.parameters())
+    memory = {"latent": latent, "ratio": round(N_PARAMS / latent, 2), "decoder_params": dec, "break_even_models": int(np.ceil(dec / (N_PARAMS - latent))),
+              "acc": float(rep["acc"].mean()), "acc_projected": float(rep["acc_projected"].mean()), "acc_loss": float(rep["acc"].mean() - rep["acc_projected"].mean())}
+    g, rows = torch.Generator().manual_seed(seed), []
+    for s in noise_scales:
+        noisy = norm.inverse_transform(uh + s * torch.randn(uh.shape, generator=g))
+        a_n, a_p = _own_acc(noisy, acts, cls, ed), _own_acc(project_weights(ae, norm, noisy, steps), acts, cls, ed)
+        rows.append({"scale": s, "acc_clean": float(rep["acc"].mean()), "acc_noisy": float(a_n.mean()), "acc_projected": float(a_p.mean()), "gain": float((a_p - a_n).mean())})
+    bt, mrows = ed.batches["test"], []
+    lu = model_logits(ed.unions["test"], bt.activation, ed.images)
+    for name, w in merges.items():
+        for when, ww in (("before", w), ("after", project_weights(ae, norm, w, steps))):
+            lg = model_logits(ww, bt.activation, ed.images)
+            mrows.append({"method": name, "when": when, "acc": float(class_accuracy(lg, ed.labels, bt.union).mean()), "fidelity": float(fidelity(lg, lu).mean())})
+    return {"distortion": rep, "memory": memory, "repair": pd.DataFrame(rows), "merges": pd.DataFrame(mrows), "history": hist,
+            "n_visible": len(vis), "n_heldout": len(held)}

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,12 +17,14 @@ from torch import nn
 from ..core import ConfigError, get_logger
 from ..cnn import N_PARAMS, layer_slices
 from . import classical
+from .benchmark import class_accuracy, fidelity, model_logits
+from .geometry import ExperimentData, _finetuned, child_method
 
 log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'REFINE_METHODS', 'uniform_grid', 'bspline_basis', 'KANLayer', 'KAN', 'n_parameters', 'refine_features',
-           'ParameterMap', 'steps_saved']
+           'ParameterMap', 'steps_saved', 'refine_experiment', 'refine_summary']
 
 # %% ../../nbs/merge/07_refine.ipynb
 def uniform_grid(in_dim: int,  # inputs, one knot row each
@@ -190,3 +193,43 @@ def steps_saved(steps: Sequence[int],  # (S,) measured steps, increasing, starti
         j = np.flatnonzero(a >= t)
         if len(j): j = j[0]; out[i] = steps[j - 1] + (t - a[j - 1]) / (a[j] - a[j - 1]) * (steps[j] - steps[j - 1])
     return out
+
+# %% ../../nbs/merge/07_refine.ipynb
+def refine_experiment(ed: ExperimentData,
+                      geo: dict,  # the result of geometry_experiment (its test children and their fine-tuned weights)
+                      child: str | Callable | None = None,  # the child predictor; must be the one geo used
+                      k: int | None = None,  # the fine-tuning steps F learns (default: geo's first k)
+                      methods: Sequence[str] = REFINE_METHODS,
+                      hidden: int = 4, steps: int = 600, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    "Per method × test triplet: acc, union_acc, fidelity, rel_err, steps_saved (attrs['n_params']: parameters of each map)."
+    name, fn = child_method(child)
+    if name != geo["child"]: raise ConfigError(f"child={name!r} but geo was computed with {geo['child']!r}; pass the same predictor")
+    k = k or min(int(n.rsplit("_k", 1)[1]) for n in geo["nets_all"] if not n.endswith("_k0"))
+    b, bt = ed.batches["train"], ed.batches["test"]
+    w0 = fn(b).detach().float()
+    target = _finetuned(w0, b, ed.triplets["train"]["seed"], ed, [k], progress)[k]
+    x_tr, x_te = refine_features(w0, b.w1, b.w2, b.theta0), refine_features(geo["nets_all"]["child_k0"], bt.w1, bt.w2, bt.theta0)
+    wk, w_pred = geo["nets_all"][f"child_k{k}"], geo["nets_all"]["child_k0"]
+    lu = model_logits(ed.unions["test"], bt.activation, ed.images)
+    union_acc = class_accuracy(lu, ed.labels, bt.union).numpy()
+    acc0 = class_accuracy(model_logits(w_pred, bt.activation, ed.images), ed.labels, bt.union).numpy()
+    acck = class_accuracy(model_logits(wk, bt.activation, ed.images), ed.labels, bt.union).numpy()
+    rows, n_params = [], {}
+    for m in (*methods, "finetuned"):
+        if m == "finetuned": w = wk
+        else:
+            pm = ParameterMap(m, hidden=hidden, steps=steps, seed=seed).fit(x_tr, target); w = pm.transform(x_te); n_params[m] = pm.n_params_
+        lg = model_logits(w, bt.activation, ed.images); acc = class_accuracy(lg, ed.labels, bt.union).numpy()
+        err = ((w - wk).square().sum(1) / (w_pred - wk).square().sum(1).clamp(min=1e-12)).numpy()
+        rows.append(pd.DataFrame({"method": m, "row": np.arange(len(w)), "acc": acc, "union_acc": union_acc, "fidelity": fidelity(lg, lu).numpy(),
+                                  "rel_err": err, "steps_saved": steps_saved([0, k], np.stack([acc0, acck], 1), acc)}))
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs.update(n_params=n_params, k=k, child=name, n_train=len(b))
+    return out
+
+def refine_summary(df: pd.DataFrame) -> dict:
+    "Per method: k0_rel (mean acc / mean union acc), fidelity, rel_err, steps_saved (mean; not reached counts as k), n_params."
+    k = df.attrs.get("k")
+    return {m: {"k0_rel": round(float(g["acc"].mean() / g["union_acc"].mean()), 4), "fidelity": round(float(g["fidelity"].mean()), 4),
+                "rel_err": round(float(g["rel_err"].mean()), 4), "steps_saved": round(float(g["steps_saved"].fillna(k).mean()), 1),
+                "n_params": df.attrs.get("n_params", {}).get(m)} for m, g in df.groupby("method", sort=False)}

@@ -13,13 +13,15 @@ import torch
 
 from ..core import ConfigError, DataError, get_logger
 from . import classical
-from .benchmark import class_accuracy, model_logits
+from .benchmark import FinetuneConfig, class_accuracy, fidelity, finetune, model_logits, visible_models
+from .geometry import ExperimentData
+from .refine import ParameterMap
 
 log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'negation_unlearn', 'subtract_features', 'unlearn_metrics', 'unlearn_summary', 'tune_negation',
-           'retrieve_nearest']
+           'retrieve_nearest', 'unlearn_experiment']
 
 # %% ../../nbs/merge/08_unlearn.ipynb
 def negation_unlearn(w_u: torch.Tensor,  # (T, 2464) union models
@@ -52,7 +54,7 @@ def unlearn_metrics(w: torch.Tensor,  # (T, 2464) unlearned children
     a1, t1 = class_accuracy(lg, labels, c1), class_accuracy(lt, labels, c1)
     return pd.DataFrame({"row": np.arange(len(w)), "acc_c1": a1.numpy(), "true_acc_c1": t1.numpy(), "retained": (a1 / t1).numpy(),
                          "forgotten_acc": class_accuracy(lg, labels, c2).numpy(), "never_trained_acc": class_accuracy(lt, labels, c2).numpy(),
-                         "fidelity": (lg.argmax(-1) == lt.argmax(-1)).float().mean(1).numpy()})
+                         "fidelity": fidelity(lg, lt).numpy()})
 
 def unlearn_summary(df: pd.DataFrame,  # rows of unlearn_metrics with a 'method' column
                    ) -> dict:
@@ -84,12 +86,35 @@ def retrieve_nearest(queries: Sequence[Sequence[int]],  # T class sets wanted
                      cand_w: torch.Tensor,  # (M, 2464) visible candidates
                      cand_classes: Sequence[Sequence[int]],  # M class sets
                      cand_keys: Sequence[tuple],  # M (activation, init)
+                     exclude_exact: bool = False,  # leave out candidates whose class set is the query itself
                     ) -> torch.Tensor:
     "The nearest candidate per query `(T, 2464)`: most shared classes, then fewest extra or missing ones."
     out = torch.empty(len(queries), cand_w.shape[1], dtype=cand_w.dtype)
     for t, (q, key) in enumerate(zip(queries, keys)):
-        idx = [i for i, k in enumerate(cand_keys) if tuple(k) == tuple(key)]
+        idx = [i for i, k in enumerate(cand_keys) if tuple(k) == tuple(key) and not (exclude_exact and set(cand_classes[i]) == set(q))]
         if not idx: raise DataError(f"no visible candidate of (activation, init) = {tuple(key)}; pass candidates of every query's kind")
         best = min(idx, key=lambda i: (-len(set(cand_classes[i]) & set(q)), len(set(cand_classes[i]) ^ set(q)), i))
         out[t] = cand_w[best]
     return out
+
+# %% ../../nbs/merge/08_unlearn.ipynb
+def unlearn_experiment(ed: ExperimentData,
+                       k: int = 50,  # fine-tuning steps on C1 only
+                       lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0),  # negation grid
+                       subtractors: Sequence[str] = ("linear", "kan"),  # learned per-tensor subtractors (refine.ParameterMap)
+                       steps: int = 600, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    "unlearn_metrics rows of every method on the test scenarios (attrs: lam, tuning table)."
+    bt, bv, btr = ed.batches["test"], ed.batches["val"], ed.batches["train"]
+    wu = ed.unions["test"]
+    lam, tab = tune_negation(ed.unions["val"], bv.w2, bv.theta0, bv.activation, ed.val_images, ed.val_labels, bv.c1, bv.c2, lams)
+    out = {"union": wu, f"negation": negation_unlearn(wu, bt.w2, bt.theta0, lam)}
+    x_tr, x_te = subtract_features(ed.unions["train"], btr.w2, btr.theta0), subtract_features(wu, bt.w2, bt.theta0)
+    for m in subtractors: out[f"subtractor_{m}"] = ParameterMap(m, steps=steps, seed=seed).fit(x_tr, btr.w1).transform(x_te)
+    cfg = FinetuneConfig(steps=k, eval_steps=(0, k), batch_size=32)
+    out[f"finetune_c1_k{k}"] = finetune(wu, bt.activation, bt.c1, list(ed.triplets["test"]["seed"]), ed.data, ed.images[:1], cfg, keep=[k], progress=progress).weights[k]
+    vis = visible_models(ed.zoo, ed.mode)
+    out["retrieval"] = retrieve_nearest(bt.c1, list(zip(bt.activation, bt.init)), ed.weights[torch.tensor(vis["row"].to_numpy())],
+                                        list(vis["classes"]), list(zip(vis["activation"], vis["init"])), exclude_exact=True)
+    df = pd.concat([unlearn_metrics(w, bt.w1, bt.activation, ed.images, ed.labels, bt.c1, bt.c2).assign(method=m) for m, w in out.items()], ignore_index=True)
+    df.attrs.update(lam=lam, tuning=tab.to_dict("records"), k=k)
+    return df
