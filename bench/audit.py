@@ -99,6 +99,7 @@ def gak_contraction(scales=(1.0, 2.0, 4.0), seed: int = 0) -> dict:
     x = torch.randn(8, 16, 32, generator=g); y = x + 0.1 * torch.randn(x.shape, generator=g)
     per = {}
     for s in scales:
+        torch.manual_seed(seed)  # nn.Linear initializes from the global generator
         m = GAKAttention(32, 4, seed=seed, backend="torch")
         for p in m.parameters():
             if p.ndim == 2: p.mul_(s)

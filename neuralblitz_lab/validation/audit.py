@@ -280,4 +280,4 @@ def markdown_table(table: pd.DataFrame, root: str | Path | None = None) -> str:
     view = pd.DataFrame({"claim": table["id"] + ": " + table["claim"], "where": table["seed"].str.replace(".txt", "", regex=False) + ", " + table["where"],
                          "measured": table["measured"], "number": table["value_text"].replace("", "—"), "verdict": table["verdict"],
                          "result": table["source"].map(link), "experiment": table["link"].map(link)})
-    return view.to_markdown(index=False)
+    return view.apply(lambda col: col.astype(str).str.replace("|", "\\|", regex=False)).to_markdown(index=False)  # a | would split a cell
