@@ -89,9 +89,9 @@ def evaluate(claim: Claim, root: str | Path | None = None) -> dict:
                    note=f"{claim.source} does not exist" + ("" if claim.kind == "pending" else ": re-run its benchmark or experiment"))
         return row
     try: v = claim.read(path)
-    except KeyError as e:
+    except (KeyError, IndexError, TypeError, ValueError) as e:  # a pending issue's file without (or with another shape of) the value
         if claim.kind == "measured": raise
-        row.update(verdict="not measured yet", note=f"{path.relative_to(root)} exists but {e.args[0]}"); return row
+        row.update(verdict="not measured yet", note=f"{path.relative_to(root)} exists but {e.args[0] if e.args else type(e).__name__}"); return row
     return {**row, "value": v, "value_text": claim.fmt.format(v), "verdict": "holds" if claim.holds(v) else "fails",
             "source": str(path.relative_to(root))}
 
