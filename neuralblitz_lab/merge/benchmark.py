@@ -242,7 +242,7 @@ def nearest_weights_method(zoo: Zoo, weights: torch.Tensor | None = None, mode: 
     "method(batch): the visible union model nearest in L2 to the parents' weight-matched average."
     w = _final_weights(zoo, weights)
     train = zoo_triplets(zoo, "train", mode).drop_duplicates(["union", "activation", "init"])
-    groups = {k: torch.as_tensor(g["row_union"].to_numpy()) for k, g in train.groupby(["activation", "init"])}
+    groups = {k: torch.tensor(g["row_union"].tolist()) for k, g in train.groupby(["activation", "init"])}
     def method(batch: MergeBatch) -> torch.Tensor:
         avg, out = merging.weight_matching_merge(batch.w1, batch.w2), torch.empty_like(batch.w1)
         for t, key in enumerate(zip(batch.activation, batch.init)):
@@ -596,6 +596,7 @@ def _tune(zoo, data, weights, builders, n_val, seed, tune, eval_per_class=None, 
 
 def _finetune_rows(tri, sample, merged, data, x, y, cfg, keep, progress, union_logits):
     "Tidy rows of every fine-tuned (method, triplet) at the measured steps, the names fine-tuned, and the kept weights."
+    if cfg.steps == 0 or not len(sample): return pd.DataFrame(columns=["method", "triplet", "k"]), [], {}  # k = 0 only
     names = [n for n in merged if n not in ("ensemble", "parent1", "parent2")]  # parents: references, not fine-tuned
     sub = tri.iloc[sample]; reps = len(names)
     W = torch.cat([merged[n][torch.as_tensor(sample)] for n in names])  # (len(names) * S, 2464), method-major
@@ -699,6 +700,7 @@ def curve_table(df: pd.DataFrame) -> pd.DataFrame:
     "Per fine-tuned method × triplet: steps to the parents' / union accuracy (NaN: not reached) and stability."
     ft = df[df["finetuned"] & ~df["method"].isin(["ensemble"])]
     ft = ft[ft.groupby(["method", "triplet"])["k"].transform("max") > 0]
+    if not len(ft): return pd.DataFrame(columns=["method", "triplet", "steps_to_parents", "steps_to_union", "stability", "final_iid_acc"])
     wide = ft.pivot_table(index=["method", "triplet"], columns="k", values="iid_acc")
     steps, acc = wide.columns.to_numpy(), wide.to_numpy()
     tgt = ft.groupby(["method", "triplet"])[["parents_acc", "union_acc"]].first().loc[wide.index]
