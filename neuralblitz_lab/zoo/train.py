@@ -494,8 +494,12 @@ class _PrefixSteps:
         with torch.no_grad(): _masked_adam(self.P[:b], self.M[:b], self.V[:b], self.T[:b], g, lr, active, cfg.betas, cfg.eps)
 
     def _step(self, b: int) -> None:
+        if self.use_graphs and b not in self.graphs:
+            try: self.graphs[b] = self._capture(b)
+            except RuntimeError as e:  # (a capture runs nothing: the buffers are as before it) the rest of the pass runs eagerly
+                log.warning("CUDA graph capture of a %d-row step failed (%s); this pass trains without graphs", b, e)
+                self.use_graphs = False
         if not self.use_graphs: return self._run(b)
-        if b not in self.graphs: self.graphs[b] = self._capture(b)
         self.graphs[b].replay()
 
     def _capture(self, b: int):
