@@ -220,11 +220,13 @@ def _sample(t: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
 def experiment_data(zoo: Zoo, data: MnistDataset,
                     n_triplets: Mapping[str, int | None] = {"test": 100, "train": 48, "val": 16},  # triplets per split (None: all)
                     eval_per_class: int | None = 25,  # test (and val) images per class (None: all)
-                    seed: int = 0, mode: str = "unseen_union") -> ExperimentData:
+                    seed: int = 0, mode: str = "unseen_union",
+                    test_splits: Sequence[str] = ("test",),  # triplet splits pooled as 'test' (("test", "val"): more unseen unions for part 1 only)
+                   ) -> ExperimentData:
     "Triplets, batches, union models and evaluation images of the experiment (see above)."
     found = {}
     for s in n_triplets:
-        try: found[s] = zoo_triplets(zoo, s, mode)
+        try: found[s] = zoo_triplets(zoo, list(test_splits) if s == "test" else s, mode)
         except DataError: found[s] = None
     avail = [t for t in found.values() if t is not None]
     if not avail: raise DataError(f"{zoo.path} has no merge triplet in any of the splits {list(n_triplets)}; build a zoo with scenarios")
@@ -242,8 +244,8 @@ def experiment_data(zoo: Zoo, data: MnistDataset,
 # %% ../../nbs/merge/06_geometry.ipynb
 EXPERIMENT_PRESETS: dict[str, dict] = {
     "tiny": dict(n_triplets={"test": None, "train": None, "val": None}, ks=(2, 4, 8), n_long=None, eval_per_class=None,
-                 classical=("average",), map_steps=20, unlearn_k=4, ae_epochs=20, ae_hidden=64, latent=8, n_heldout=10, proj_steps=5),
-    "small": dict(n_triplets={"test": 100, "train": 48, "val": 16}, ks=(50, 200, 1000), n_long=8, eval_per_class=25,
+                 classical=("average",), map_steps=10, unlearn_k=4, ae_epochs=10, ae_hidden=64, latent=8, n_heldout=10, proj_steps=5),
+    "small": dict(n_triplets={"test": None, "train": 48, "val": 16}, ks=(50, 200, 1000), n_long=8, eval_per_class=25,
                   classical=("average", "task_arithmetic"), map_steps=300, unlearn_k=50, ae_epochs=150, ae_hidden=512, latent=32,
                   n_heldout=100, proj_steps=20),
     "seed": dict(n_triplets={"test": 500, "train": 256, "val": 64}, ks=(50, 200, 1000), n_long=64, eval_per_class=None,

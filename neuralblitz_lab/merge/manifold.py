@@ -24,7 +24,7 @@ log = get_logger(__name__)
 
 # %% auto 0
 __all__ = ['log', 'WeightAE', 'fit_weight_ae', 'decoder_jacobian', 'project', 'distortion_report', 'project_weights',
-           'manifold_experiment']
+           'manifold_experiment', 'ratio_block', 'experiment_summary']
 
 # %% ../../nbs/merge/09_manifold.ipynb
 class WeightAE(nn.Module):
@@ -168,3 +168,47 @@ def manifold_experiment(ed: ExperimentData,
             mrows.append({"method": name, "when": when, "acc": float(class_accuracy(lg, ed.labels, bt.union).mean()), "fidelity": float(fidelity(lg, lu).mean())})
     return {"distortion": rep, "memory": memory, "repair": pd.DataFrame(rows), "merges": pd.DataFrame(mrows), "history": hist,
             "n_visible": len(vis), "n_heldout": len(held)}
+
+# %% ../../nbs/merge/09_manifold.ipynb
+def ratio_block(ratios: pd.DataFrame,  # geometry_experiment's 'ratios'
+               ) -> dict:
+    "{subset: {k: {mse, wd, mse_aligned, wd_aligned ratios, share_mse_up, share_wd_down, n}}}."
+    out = {}
+    for s, g in ratios.groupby("subset", sort=False):
+        out[s] = {int(r.k): {m: round(float(getattr(r, f"{m}_ratio")), 4) for m in ("mse", "wd", "mse_aligned", "wd_aligned")}
+                  | {"share_mse_up": round(float(r.mse_share_up), 3), "share_wd_down": round(1 - float(r.wd_share_up), 3), "n": int(r.n_rows)}
+                  for r in g.itertuples()}
+    return out
+
+def experiment_summary(ed: ExperimentData, geo: dict, ref: pd.DataFrame, unl: pd.DataFrame, man: dict) -> dict:
+    "The JSON summary of the four parts (see above)."
+    from neuralblitz_lab.merge.refine import refine_summary
+    from neuralblitz_lab.merge.unlearn import unlearn_summary
+    r, rs = geo["ratios"], refine_summary(ref)
+    ks = sorted(set(r["k"]))
+    k_head = 200 if 200 in ks else ks[min(1, len(ks) - 1)]
+    long_ks = set(r.loc[r["subset"] == "long", "k"])
+    head = r[(r["subset"] == ("long" if k_head in long_ks else "all")) & (r["k"] == k_head)].iloc[0]
+    W, Fn, dist, rep = geo["weights"], geo["functional"], man["distortion"], man["repair"]
+    allw = W[(W["layer"] == "all") & (W["subset"] == "all")]
+    mid = rep.iloc[len(rep) // 2]
+    post = man["merges"].pivot_table(index="method", columns="when", values=["acc", "fidelity"])
+    return {
+        "child": geo["child"], "smoke": ed.smoke, "split_mode": ed.mode, "n_triplets": len(ed.batches["test"]),
+        "n_train_triplets": len(ed.batches["train"]), "n_val_triplets": len(ed.batches["val"]), "n_long": len(geo["long_rows"]),
+        "ks": [0, *ks], "headline_k": int(k_head), "eval_images": len(ed.images),
+        "mse_ratio_after_ft": round(float(head["mse_ratio"]), 4), "wd_ratio_after_ft": round(float(head["wd_ratio"]), 4),
+        "mse_ratio_after_ft_aligned": round(float(head["mse_aligned_ratio"]), 4), "wd_ratio_after_ft_aligned": round(float(head["wd_aligned_ratio"]), 4),
+        "ratios_by_k": ratio_block(r), "alignment_removes_mse_k0": round(float(1 - allw["mse_aligned"].mean() / allw["mse"].mean()), 4),
+        "functional": Fn.groupby(["subset", "net"])[["cka", "agreement", "acc", "barrier"]].mean().round(4).reset_index().to_dict("records"),
+        "kan_k0_rel": rs["kan"]["k0_rel"], "kan_k0_fidelity": rs["kan"]["fidelity"], "mlp_k0_rel": rs["mlp"]["k0_rel"],
+        "mlp_k0_fidelity": rs["mlp"]["fidelity"], "child_k0_rel": rs["identity"]["k0_rel"], "child_k0_fidelity": rs["identity"]["fidelity"],
+        "refine": rs, "refine_k": ref.attrs["k"],
+        "unlearn": unlearn_summary(unl), "unlearn_lam": unl.attrs["lam"], "unlearn_k": unl.attrs["k"],
+        "mqps_distortion": round(float(dist["distortion"].mean()), 4), "mqps_encoder_distance": round(float(dist["encoder_distance"].mean()), 4),
+        "mqps_sigma_min_median": round(float(dist["sigma_min"].median()), 4), "mqps_bound_holds_share": round(float(dist["bound_holds"].mean()), 4),
+        "mqps_below_sqrt_rec_share": round(float(dist["below_sqrt_rec"].mean()), 4), "mqps_memory": man["memory"],
+        "mqps_repair_gain": round(float(mid["gain"]), 4), "mqps_repair_scale": float(mid["scale"]), "mqps_repair": rep.round(4).to_dict("records"),
+        "mqps_post_merge": {m: {f"{a}_{w}": round(float(post.loc[m, (a, w)]), 4) for a in ("acc", "fidelity") for w in ("before", "after")} for m in post.index},
+        "mqps_n_visible": man["n_visible"], "mqps_n_heldout": man["n_heldout"],
+    }
