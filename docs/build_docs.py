@@ -27,10 +27,13 @@ Pipeline (every step is a small function below; nothing here is part of the pack
    the notebooks, `index.md` from README.md (local images copied along, links to notebooks pointed at their
    pages), one mkdocstrings page per package module (`api/<module>.md`), and ONE copy of `plotly.min.js` from
    the installed plotly package (`assets/javascripts/`), which `docs/overrides/main.html` loads in the `<head>`
-   of pages holding a figure (the figures' inline scripts call `Plotly.newPlot` while the page is parsed).
+   of pages holding a figure (the figures' inline scripts call `Plotly.newPlot` while the page is parsed), and MathJax 3
+   (`assets/javascripts/mathjax/`, from the `django-static-mathjax` wheel), which main.html loads on pages with math:
+   notebook Markdown keeps its `$...$` / `$$...$$` as written (nbconvert protects it), docstrings on the API pages get
+   `pymdownx.arithmatex` (generic mode: `\\(...\\)` / `\\[...\\]` in `arithmatex` spans); MathJax typesets both in the browser.
 5. **MkDocs** builds `mkdocs.yml` with the generated nav (Home, Library, Experiments, API) into `--out`;
-   `docs/hooks.py` drops nbconvert's MathJax tag and fails the build if any page still loads a remote script or
-   stylesheet, so the site works without network.
+   `docs/hooks.py` drops nbconvert's MathJax tag (a CDN or empty `src`: the site's own MathJax replaces it) and fails
+   the build if any page still loads a remote script or stylesheet, so the site works without network.
 """
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PLOTLY_JS = "assets/javascripts/plotly.min.js"  # where the single copy lives in the site
+MATHJAX_DIR = "assets/javascripts/mathjax"  # MathJax 3: docs/overrides/main.html loads <this>/tex-chtml.js
+# What tex-chtml.js needs from MathJax's es5/ folder: itself (TeX input, CommonHTML output, menu, assistive MathML), the
+# TeX extensions it autoloads (\boldsymbol, \cancel, ...), the CommonHTML fonts, and what the menu's options load.
+MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml", "ui", "a11y", "sre")
 REMOVE_INPUT_TAG = "remove_input"  # mkdocs.yml's remove_tag_config hides the input of cells with this tag
 SKIP_TAG = "skip-execution"  # nbclient's default `skip_cells_with_tag`
 RUN_PROFILES = ("small", "tiny")  # executed experiment runs we reuse, in order of preference
@@ -326,6 +333,28 @@ def copy_plotly_js(staging: Path) -> Path:
     return dest
 
 
+def mathjax_source() -> Path:
+    "MathJax 3's `es5/` folder, from the `django-static-mathjax` wheel (a dev requirement in settings.ini; no Django needed)."
+    try:
+        import mathjax  # the wheel's import name: a Django app folder holding static/mathjax/ (MathJax 3.2.2, all of es5/)
+    except ImportError:
+        raise SystemExit("docs: MathJax is not installed (run `make install`: settings.ini's dev_requirements has "
+                         "django-static-mathjax); the site renders math with the local copy, never a CDN") from None
+    src = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (src / "tex-chtml.js").is_file(): raise SystemExit(f"docs: no MathJax 3 in {src} (is `mathjax` another package?)")
+    return src
+
+
+def copy_mathjax(staging: Path) -> Path:
+    "Copy MathJax (`MATHJAX_PARTS` of its es5/ folder, ~7 MB) into the site; pages with math load it from there."
+    src, dest = mathjax_source(), staging / MATHJAX_DIR
+    for part in MATHJAX_PARTS:
+        (dest / part).parent.mkdir(parents=True, exist_ok=True)
+        if (src / part).is_dir(): shutil.copytree(src / part, dest / part)
+        else: shutil.copy2(src / part, dest / part)
+    return dest
+
+
 def stage_notebook(nb, dest: Path, settings: dict[str, str], library_pages: dict[str, str]) -> tuple[str, int]:
     "Tidy `nb`, write it to `dest`; return (title, number of plotly figures)."
     frontmatter_to_markdown(nb)
@@ -345,21 +374,22 @@ def stage_notebook(nb, dest: Path, settings: dict[str, str], library_pages: dict
 def execute_library(src: Path, work: Path, flags: set[str], kernel: str, root: Path) -> Path:
     "Execute one library notebook (in a worker thread: the kernel is its own process); return the executed copy."
     t = time.time()
-    executed = execute_library_notebook(src, work / "executed" / src.name, flags, kernel, root)
-    log(f"library    {src.name}: executed in {time.time() - t:.1f} s")
+    rel = library_key(src, root)  # not src.name: every subpackage folder has its 99_api.ipynb, and they run in parallel
+    executed = execute_library_notebook(src, work / "executed" / rel, flags, kernel, root)
+    log(f"library    {rel}: executed in {time.time() - t:.1f} s")
     return executed
 
 
 def process_library(executed: Path, work: Path):
     "nbdev-process one executed library notebook, else fall back to it as written; return it (nbformat)."
     # Main thread only: nbdev's show_doc step runs the notebook's exports in-process and swaps sys.stdout.
-    t = time.time()
+    t, rel = time.time(), executed.relative_to(work / "executed")
     try:
-        nb = nbdev_process(executed, work / "processed" / executed.name)
+        nb = nbdev_process(executed, work / "processed" / rel)
     except Exception as e:  # noqa: BLE001 - any processor failure falls back to the raw notebook
-        warnings.warn(f"nbdev processing of {executed.name} failed ({type(e).__name__}: {e}); using the executed notebook as written")
+        warnings.warn(f"nbdev processing of {rel} failed ({type(e).__name__}: {e}); using the executed notebook as written")
         nb = nbformat.read(executed, as_version=4); drop_hidden_cells(nb)
-    log(f"library    {executed.name}: processed in {time.time() - t:.1f} s")
+    log(f"library    {rel}: processed in {time.time() - t:.1f} s")
     return nb
 
 
@@ -421,6 +451,7 @@ def build(out: Path, root: Path = ROOT, staging: Path | None = None, workers: in
     write_home(root, staging, settings, pages)
     nav_api = write_api_pages(staging, package_modules(settings["lib_name"]))
     copy_plotly_js(staging)
+    copy_mathjax(staging)
     log(f"staged {len(libs)} library page(s), {len(nav_exp)} experiment page(s), {len(nav_api)} API page(s), {n_figs} plotly figure(s)")
     nav = [{"Home": "index.md"}] + [{k: v} for k, v in (("Library", nav_lib), ("Experiments", nav_exp), ("API", nav_api)) if v]
     return mkdocs_build(root / "mkdocs.yml", staging, out, nav)

@@ -1,8 +1,9 @@
 """MkDocs hooks of the docs site (listed under `hooks:` in mkdocs.yml): keep every page loadable offline.
 
 nbconvert's template (used by mkdocs-jupyter) puts a MathJax `<script>` on every notebook page: empty (`src=""`, with
-mkdocs-jupyter's default `custom_mathjax_url`) or from cdnjs (nbconvert's default). We have no local MathJax, so the
-tag is dropped (TeX in notebooks then shows as written). Any other remote script or stylesheet fails the build,
+mkdocs-jupyter's default `custom_mathjax_url`) or from cdnjs (nbconvert's default). The tag is dropped: the site ships
+its own MathJax 3 (build_docs.py copies it into `assets/javascripts/mathjax/`; docs/overrides/main.html loads it on
+pages with math). Any other remote script or stylesheet fails the build,
 naming the page and the URL, instead of shipping a site that hangs or breaks without network.
 """
 import re

@@ -1,7 +1,9 @@
 """The docs site end to end: `docs/build_docs.py` builds it (once per session, into a temp folder), a local HTTP
 server serves it, and headless Chromium opens it with every non-local request blocked, as on a machine offline."""
+import ast
 import functools
 import http.server
+import os
 import re
 import subprocess
 import tempfile
@@ -21,6 +23,8 @@ from conftest import ROOT
 LIBRARY = sorted(p for p in (ROOT / "nbs").rglob("[0-9]*.ipynb") if p.parent.name != "experiments")
 EXPERIMENTS = sorted(p for p in (ROOT / "nbs" / "experiments").glob("*.ipynb") if not p.name.startswith(("_", ".")))
 FIGURE = ".js-plotly-plot .main-svg"
+# TeX as the sources write it: $$...$$, or an inline $...$ holding a TeX-ish character (so shell `$VAR`s do not count)
+TEX = re.compile(r"\$\$.+?\$\$|\$[^$\s][^$\n]*?[\\^_{][^$\n]*?\$", re.DOTALL)
 
 
 def _module(nb_path: Path) -> str:
@@ -29,6 +33,26 @@ def _module(nb_path: Path) -> str:
     m = re.search(r"#\|\s*default_exp\s+([\w.]+)", src)
     assert m, f"{nb_path.name} has no `#| default_exp` cell"
     return re.sub(r"\.__init__$", "", m.group(1))  # a subpackage's API notebook documents the package
+
+
+def _markdown_math(nb_path: Path) -> int:
+    "How many TeX formulas the notebook's markdown cells hold."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cells = nbformat.read(nb_path, as_version=4).cells
+    return sum(len(TEX.findall(c.source)) for c in cells if c.cell_type == "markdown")
+
+
+def _docstring_math(module: str) -> int:
+    "How many TeX formulas the module's docstrings (module, classes, functions, methods) hold."
+    path = ROOT / "neuralblitz_lab" / (module.replace(".", "/") + ".py")
+    if not path.is_file(): path = path.with_suffix("") / "__init__.py"
+    if not path.is_file(): return 0  # not exported yet: test_library_page_has_title reports the missing page
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escapes in someone's non-raw string are not this test's business
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return sum(len(TEX.findall(ast.get_docstring(n) or "")) for n in nodes)
 
 
 def _title(nb_path: Path) -> str:
@@ -44,7 +68,9 @@ def _title(nb_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory, python) -> Path:
-    "The site, built by the docs script as `make docs` runs it (staging in a temp folder too)."
+    """The site, built by the docs script as `make docs` runs it (staging in a temp folder too); NBLAB_DOCS_SITE=<folder>
+    tests a site built before instead (to iterate on these tests without a 7-minute build)."""
+    if os.environ.get("NBLAB_DOCS_SITE"): return Path(os.environ["NBLAB_DOCS_SITE"])
     tmp = tmp_path_factory.mktemp("docs")
     cmd = [python, "docs/build_docs.py", "--out", str(tmp / "site"), "--staging", str(tmp / "src")]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
@@ -77,6 +103,8 @@ def page(browser, server):
         pg.remote.append(url); return route.abort()
     pg.route("**/*", _route)
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.missing = []  # local files the page asked for and the server lacks (a MathJax component not shipped, ...)
+    pg.on("response", lambda r: r.status >= 400 and pg.missing.append(f"{r.status} {r.url}"))
     yield pg
     context.close()
 
@@ -149,3 +177,44 @@ def test_plotly_figure_renders(page, server, site):
     n_colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
     assert pixels.shape[0] > 100 and pixels.shape[1] > 100, f"figure is only {pixels.shape[1]}x{pixels.shape[0]} px"
     assert pixels.std() > 10 and n_colours > 20, f"blank figure ({shot}): std {pixels.std():.1f}, {n_colours} colours"
+
+
+# Pages holding math: library pages whose notebook Markdown has TeX, API pages whose docstrings have TeX, with the
+# number of formulas. The browser test opens the 3 of each with the most formulas (a few seconds); NBLAB_DOCS_ALL_MATH=1
+# opens every one of them (49 pages, about a minute).
+_MATH_LIB = {f"library/{_module(p)}.html": _markdown_math(p) for p in LIBRARY}
+_MATH_API = {f"api/{_module(p)}.html": _docstring_math(_module(p)) for p in LIBRARY}
+MATH_PAGES = sorted(k for d in (_MATH_LIB, _MATH_API) for k, n in d.items() if n)
+MATH_SAMPLE = MATH_PAGES if os.environ.get("NBLAB_DOCS_ALL_MATH") else sorted(
+    k for d in (_MATH_LIB, _MATH_API) for k in sorted((k for k in d if d[k]), key=lambda k: -d[k])[:3])
+# The article's text a reader sees outside code and typeset formulas: any TeX delimiter left there is raw TeX.
+_PROSE = """() => { const a = document.querySelector("article").cloneNode(true);
+  a.querySelectorAll("pre, code, script, style, mjx-container").forEach(e => e.remove()); return a.textContent; }"""
+
+
+def test_mathjax_shipped(site):
+    mj = site / "assets" / "javascripts" / "mathjax"
+    assert (mj / "tex-chtml.js").is_file(), "MathJax is not in the site (docs/build_docs.py copy_mathjax)"
+    assert list((mj / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff")), "MathJax's CommonHTML fonts are missing"
+    assert MATH_PAGES, "no library or API page holds math: the math tests below would test nothing"
+
+
+@pytest.mark.parametrize("path", MATH_SAMPLE)
+def test_math_typeset(page, server, path):
+    "MathJax (the site's own copy) typesets every formula of the page; no raw `$$`, `\\(`, `\\[` stays in its text."
+    _open(page, server, path)
+    try: page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=15_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{path}: MathJax did not start within 15 s (not loaded by docs/overrides/main.html?); remote requests "
+                    f"{page.remote[:3]}, missing files {page.missing[:3]}, page errors {page.errors[:3]}")
+    page.evaluate("() => MathJax.startup.promise")  # resolves once the page's math is typeset
+    n = page.locator("article mjx-container").count()
+    assert n > 0, f"{path}: no typeset formula (mjx-container)"
+    errors = page.eval_on_selector_all("article mjx-merror", "es => es.map(e => e.getAttribute('data-mjx-error') || e.textContent)")
+    assert errors == [], f"{path}: {len(errors)} of {n} formulas are TeX errors: {errors[:5]}"
+    prose = page.evaluate(_PROSE)
+    raw = [d for d in ("$$", "\\(", "\\)", "\\[", "\\]", "\\begin{") if d in prose] + TEX.findall(prose)[:3]
+    assert raw == [], f"{path}: raw TeX left in the text: {raw}"
+    assert page.remote == [], f"{path} requested remote resources: {page.remote}"
+    assert page.missing == [], f"{path}: local files not found: {page.missing[:5]}"
+    assert page.errors == [], f"{path}: page errors {page.errors[:3]}"
