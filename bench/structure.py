@@ -97,8 +97,9 @@ def tucker_part(dataset, activations, inits, epochs: int, seed: int) -> dict:
     keys = ["scope", "level", "method"]
     mean = df.groupby(keys + ["fraction"], as_index=False).agg(ratio=("ratio", "first"), acc=("acc", "mean"), base=("base", "mean"),
                                                               stored_bytes=("stored_bytes", "first"), original_bytes=("original_bytes", "first"))
-    at1 = {"_".join(k): round(ratio_at_drop(g.ratio, g.acc, g.base.iloc[0]), 3) for k, g in mean.groupby(keys)}
-    per_cell = {f"{a}|{i}|{'_'.join(k)}": round(ratio_at_drop(g.ratio, g.acc, g.base.iloc[0]), 3)
+    name = lambda scope, level, method: f"{level}_{method}" if scope == "all" else f"{scope}_{level}_{method}"  # model_tucker, conv2_zoo_svd, ...
+    at1 = {name(*k): round(ratio_at_drop(g.ratio, g.acc, g.base.iloc[0]), 3) for k, g in mean.groupby(keys)}
+    per_cell = {f"{a}|{i}|{name(*k)}": round(ratio_at_drop(g.ratio, g.acc, g.base.iloc[0]), 3)
                 for (a, i, *k), g in df.groupby(["activation", "init"] + keys)}
     return dict(ratio_at_1pt=at1, ratio_at_1pt_per_cell=per_cell, base_acc_mean=round(float(base.mean()), 4), n_models=len(w),
                 curve=json.loads(mean.round(5).to_json(orient="records")), per_model=json.loads(df.round(5).to_json(orient="records")))
