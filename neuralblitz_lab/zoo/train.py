@@ -450,7 +450,7 @@ class _PrefixSteps:
         self.params, self.opt, self.images, self.labels, self.tr_idx = params, opt, images, labels, tr_idx
         self.half_cycle, self.activation, self.cfg, self.dev = half_cycle, activation, cfg, dev
         self.steps = steps.tolist()
-        self.P, self.M, self.V = (torch.empty_like(params.detach()) for _ in range(3))  # params, Adam m, v of the sorted rows
+        self.P, self.M, self.V = (torch.zeros_like(params.detach()) for _ in range(3))  # params, Adam m, v of the sorted rows
         self.T, self.HC = torch.zeros(n, dtype=torch.float64, device=dev), torch.ones(n, dtype=torch.float64, device=dev)
         self.IDX = torch.full((n, -(-L // B) * B), -1, dtype=torch.int64, device=dev)  # image of each epoch position, -1: none
         self.cur = torch.full((n, B), -1, dtype=torch.int64, device=dev)  # this step's images: the graphs' one input
@@ -470,12 +470,12 @@ class _PrefixSteps:
             for buf, src in ((self.P, self.params.detach()), (self.M, opt.m["flat"]), (self.V, opt.v["flat"]), (self.T, opt.t), (self.HC, self.half_cycle)):
                 buf[:k] = src[rows]
             pos = batch_positions(cfg, [seeds[m] for m in order], tr_len[rows], epoch, self.dev)  # (k, L'): each row as in the full draw
-            self.IDX[:k].fill_(-1)
+            self.IDX.fill_(-1)  # (rows past k: no images; a bucket may reach into them)
             self.IDX[:k, :pos.shape[1]] = torch.where(pos >= 0, self.tr_idx[rows].gather(1, pos.clamp(min=0)), -1)
         left = [self.steps[m] for m in order]  # decreasing
         for s in range(left[0] if k else 0):
             while left[k - 1] <= s: k -= 1  # models with images at step s: the first k rows
-            b = min(len(order), _bucket_size(k)) if self.pad else k
+            b = min(len(self.IDX), _bucket_size(k)) if self.pad else k  # (capped at the pass's n, not this epoch's: one shape)
             self.cur[:b].copy_(self.IDX[:b, s * B:(s + 1) * B])
             self._step(b)
         with torch.no_grad():
