@@ -312,10 +312,16 @@ def _warn_no_png():
                       "(or set BROWSER_PATH to a Chrome binary), then re-run.", RuntimeWarning, stacklevel=3)
         _warned_no_png = True
 
+def _js_home(out_dir: Path) -> Path:
+    """Where `out_dir`'s figures find plotly.min.js: the project's `figures/` for its experiment folders (one copy shared by
+    all of them, not 4.8 MB per folder in git), else `out_dir` itself."""
+    figures = project_paths(find_root(out_dir)).figures.resolve()
+    return figures if out_dir.resolve().parent == figures else out_dir
+
 def _plotly_js(out_dir: Path) -> Path:
-    "Write plotly.min.js (this plotly's version) into `out_dir` once: every HTML figure there loads it, offline."
+    "Write plotly.min.js (this plotly's version) once where `out_dir`'s HTML figures load it (`_js_home`), offline."
     from plotly.offline import get_plotlyjs
-    path, js = out_dir / "plotly.min.js", get_plotlyjs()
+    path, js = _js_home(out_dir) / "plotly.min.js", get_plotlyjs()
     if not path.is_file() or path.stat().st_size != len(js.encode()):
         with atomic_write(path, "w") as f: f.write(js)
     return path
@@ -335,9 +341,10 @@ def _png_bytes(fig, width: int, height: int, scale: float) -> bytes:
         return fig.to_image(format="png", width=width, height=height, scale=scale)
 
 def save_figure(fig, out_dir: str | Path, name: str, png: bool = True, width: int = 900, height: int = 560, scale: float = 2.0) -> dict[str, Path]:
-    "Save a plotly figure as `out_dir/name.html` (offline, with the folder's one plotly.min.js) and `name.png`; return the paths."
+    "Save a plotly figure as `out_dir/name.html` (offline, loading one shared plotly.min.js) and `name.png`; return the paths."
     out_dir = Path(out_dir); paths = {"html": out_dir / f"{name}.html", "js": _plotly_js(out_dir)}
-    with atomic_write(paths["html"], "w") as f: f.write(fig.to_html(include_plotlyjs="directory", full_html=True))
+    src = os.path.relpath(paths["js"], out_dir).replace(os.sep, "/")  # 'plotly.min.js' or '../plotly.min.js'
+    with atomic_write(paths["html"], "w") as f: f.write(fig.to_html(include_plotlyjs=src, full_html=True))
     if png and chrome_path() is None: _warn_no_png()
     elif png:
         paths["png"] = out_dir / f"{name}.png"
