@@ -70,6 +70,8 @@ def test_registers_in_the_benchmark(tiny_zoo, tmp_path, monkeypatch):
     assert method.seen_class_sets == {(0, 1), (2, 3), (0, 1, 2, 3)}
     assert merge_eval.leaked_unions(tri["union"], method.seen_class_sets) == len(tri)
     assert json.loads(load_safetensors(r["checkpoint"])[1]["split_mode"]) == "unseen_union"
+    merge_eval._register_learned("tiny", "none"); assert "transformer_ae" not in merge_eval.MERGE_METHODS  # --tae-checkpoint none
+    merge_eval._register_learned("tiny", str(r["checkpoint"])); assert "transformer_ae" in merge_eval.MERGE_METHODS
 
 
 def test_experiment_runs_in_tiny(tmp_path):

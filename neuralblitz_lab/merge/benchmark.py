@@ -715,9 +715,9 @@ def _mean(s: pd.Series) -> float | None:
 def _col(g: pd.DataFrame, k: int, col: str) -> float | None:
     return _mean(g.loc[g["k"] == k, col]) if col in g else None
 
-def _best(methods: dict, key: str) -> tuple[str | None, float | None]:
-    "The method (not in NOT_BASELINES) with the largest `key`, and that value."
-    cand = [(n, m[key]) for n, m in methods.items() if n not in NOT_BASELINES and m.get(key) is not None]
+def _best(methods: dict, key: str, exclude: Sequence[str] = NOT_BASELINES) -> tuple[str | None, float | None]:
+    "The method (not in `exclude`) with the largest `key`, and that value."
+    cand = [(n, m[key]) for n, m in methods.items() if n not in exclude and m.get(key) is not None]
     return max(cand, key=lambda t: t[1], default=(None, None))
 
 def _headline(df: pd.DataFrame) -> dict:
@@ -729,6 +729,9 @@ def _headline(df: pd.DataFrame) -> dict:
     out = {"n_triplets": int(k0["triplet"].nunique()), "union_acc": union,
            "best_baseline_k0_rel": round(bi / union, 4) if bi is not None and union else None, "best_baseline_k0_rel_method": bn,
            "best_baseline_k0_fidelity": bf, "best_baseline_k0_fidelity_method": fn}
+    (mn, mi), (_, mf) = (_best(methods, k, (*NOT_BASELINES, *REFERENCE_ROWS)) for k in ("k0_iid", "k0_fidelity"))  # merges and baselines only
+    out.update(best_merge_baseline_k0_rel=round(mi / union, 4) if mi is not None and union else None, best_merge_baseline_k0_rel_method=mn,
+               best_merge_baseline_k0_fidelity=mf)
     if "transformer_ae" in methods and union:  # the learned merge (merge/05_train registers it), relative to the union model
         tae = methods["transformer_ae"]
         out.update({f"tae_{k}_rel": round(tae[f"{k}_iid"] / union, 4) if tae[f"{k}_iid"] is not None else None for k in ("k0", "k200")},
@@ -823,7 +826,7 @@ def run_benchmark(profile: str = "small", zoo_dir=None, out=None, mnist_dir=None
 
 def _register_learned(profile: str, checkpoint) -> None:
     "Register `transformer_ae` from `checkpoint` (default: the profile's trained one, when present); 'none' removes it."
-    if str(checkpoint).lower() == "none": MERGE_METHODS.pop("transformer_ae", None); return
+    if isinstance(checkpoint, str) and checkpoint.lower() == "none": MERGE_METHODS.pop("transformer_ae", None); return
     from neuralblitz_lab.merge.train import default_checkpoint, register_transformer_ae
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint(profile)
     if checkpoint is not None and not path.is_file(): raise ConfigError(f"--tae-checkpoint {path} does not exist; train one with `nblab merge train` or pass 'none'")
