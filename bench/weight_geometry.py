@@ -21,7 +21,7 @@ POST_MERGES = ("average", "task_arithmetic", "ties", "weight_matching", "head_st
 
 
 def run(profile: str, zoo_dir=None, child=None, seed: int = 0, n_long=-1, quick: bool = False, part1_with_val: bool = False,
-        progress: bool = False) -> dict:
+        progress: bool = False, parts: str = "all") -> dict:
     "Every part on the profile's zoo: the summary dict (`manifold.experiment_summary`) plus 'seconds' and, with part1_with_val, 'part1_test_val'."
     import torch
     from neuralblitz_lab.core import project_paths
@@ -42,6 +42,11 @@ def run(profile: str, zoo_dir=None, child=None, seed: int = 0, n_long=-1, quick:
     name, _ = child_method(child)
     def timed(key, fn):
         t = time.perf_counter(); out = fn(); timings[key] = round(time.perf_counter() - t, 1); return out
+    if parts == "unlearn":  # part 3 alone (it does not read the child)
+        from neuralblitz_lab.merge.unlearn import unlearn_summary
+        unl = timed("unlearn", lambda: unlearn_experiment(ed, p["unlearn_k"], steps=p["map_steps"], seed=seed, progress=progress))
+        return {"profile": profile, "parts": parts, "n_triplets": len(ed.batches["test"]), "unlearn": unlearn_summary(unl), "unlearn_lam": unl.attrs["lam"],
+                "unlearn_k": list(unl.attrs["k"]), "unlearn_tuning": unl.attrs["tuning"], "seconds": timings}
     geo = timed("geometry", lambda: geometry_experiment(ed, name, p["ks"], p["n_long"], p["classical"], seed=seed, progress=progress))
     ref = timed("refine", lambda: refine_experiment(ed, geo, name, steps=p["map_steps"], seed=seed, progress=progress))
     unl = timed("unlearn", lambda: unlearn_experiment(ed, p["unlearn_k"], steps=p["map_steps"], seed=seed, progress=progress))
@@ -68,6 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-long", type=int, default=-1, help="test triplets fine-tuned to max(ks) (default: the profile's; 0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", choices=["cpu"], help="the experiment's code runs on CPU tensors (recorded in the JSON)")
+    ap.add_argument("--parts", default="all", choices=["all", "unlearn"], help="every part, or part 3 (unlearning) alone")
     ap.add_argument("--part1-with-val", action="store_true", help="also run part 1 on test ∪ val unseen-union triplets (the small zoo has < 100 test triplets)")
     ap.add_argument("--quick", action="store_true", help="a tenth of the fine-tuning steps, a quarter of the map and AE training")
     ap.add_argument("--threads", type=int, default=None)
@@ -78,7 +84,7 @@ def main(argv=None) -> int:
     if args.threads: torch.set_num_threads(args.threads)
     from neuralblitz_lab.core import git_commit, save_json
     t0 = time.perf_counter()
-    out = run(args.profile, args.zoo, args.child, args.seed, None if args.n_long == 0 else args.n_long, args.quick, args.part1_with_val)
+    out = run(args.profile, args.zoo, args.child, args.seed, None if args.n_long == 0 else args.n_long, args.quick, args.part1_with_val, parts=args.parts)
     out.update(wall_seconds=round(time.perf_counter() - t0, 1), load_average_1_5_15=list(os.getloadavg()),
                device=f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)", torch=torch.__version__,
                python=platform.python_version(), commit=git_commit(ROOT),

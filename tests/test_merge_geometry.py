@@ -51,7 +51,8 @@ def test_experiment_notebook_tiny(tiny_zoo, tmp_path):
         assert key in s and s[key] is not None, key
     assert s["smoke"] and s["child"] in ("task_arithmetic", "transformer_ae") and s["n_triplets"] == 2
     assert s["wd_ratio_after_ft"] == pytest.approx(s["wd_ratio_after_ft_aligned"], rel=1e-9)  # W1 of values is blind to alignment
-    assert set(s["unlearn"]) == {"union", "negation", "subtractor_linear", "subtractor_kan", "finetune_c1_k4", "retrieval"}
+    assert set(s["unlearn"]) == {"union", "negation", "subtractor_linear", "subtractor_kan", "head_mask", "finetune_c1_k4", "retrieval"}
+    assert s["unlearn"]["head_mask"]["forgotten_acc"] == 0.0  # masked output rows are never predicted
     for m in s["unlearn"].values(): assert {"retained_rel", "forgotten_acc", "never_trained_acc", "fidelity"} <= set(m)
     assert s["refine"]["identity"]["rel_err"] == pytest.approx(1.0) and s["refine"]["finetuned"]["rel_err"] == pytest.approx(0.0)
     assert abs(s["refine"]["kan"]["n_params"] - s["refine"]["mlp"]["n_params"]) / s["refine"]["kan"]["n_params"] < 0.05

@@ -244,12 +244,12 @@ def experiment_data(zoo: Zoo, data: MnistDataset,
 # %% ../../nbs/merge/06_geometry.ipynb
 EXPERIMENT_PRESETS: dict[str, dict] = {
     "tiny": dict(n_triplets={"test": None, "train": None, "val": None}, ks=(2, 4, 8), n_long=None, eval_per_class=None,
-                 classical=("average",), map_steps=10, unlearn_k=4, ae_epochs=10, ae_hidden=64, latent=8, n_heldout=10, proj_steps=5),
+                 classical=("average",), map_steps=10, unlearn_k=(4,), ae_epochs=10, ae_hidden=64, latent=8, n_heldout=10, proj_steps=5),
     "small": dict(n_triplets={"test": None, "train": 48, "val": 16}, ks=(50, 200, 1000), n_long=8, eval_per_class=25,
-                  classical=("average", "task_arithmetic"), map_steps=300, unlearn_k=50, ae_epochs=150, ae_hidden=512, latent=32,
+                  classical=("average", "task_arithmetic"), map_steps=300, unlearn_k=(50, 200), ae_epochs=150, ae_hidden=512, latent=32,
                   n_heldout=100, proj_steps=20),
     "seed": dict(n_triplets={"test": 500, "train": 256, "val": 64}, ks=(50, 200, 1000), n_long=64, eval_per_class=None,
-                 classical=("average", "task_arithmetic"), map_steps=1000, unlearn_k=50, ae_epochs=100, ae_hidden=1024, latent=32,
+                 classical=("average", "task_arithmetic"), map_steps=1000, unlearn_k=(50, 200), ae_epochs=100, ae_hidden=1024, latent=32,
                  n_heldout=500, proj_steps=20),
 }
 

@@ -20,8 +20,8 @@ from .refine import ParameterMap
 log = get_logger(__name__)
 
 # %% auto 0
-__all__ = ['log', 'negation_unlearn', 'subtract_features', 'unlearn_metrics', 'unlearn_summary', 'tune_negation',
-           'retrieve_nearest', 'unlearn_experiment']
+__all__ = ['log', 'negation_unlearn', 'subtract_features', 'head_mask_unlearn', 'unlearn_metrics', 'unlearn_summary',
+           'tune_negation', 'retrieve_nearest', 'unlearn_experiment']
 
 # %% ../../nbs/merge/08_unlearn.ipynb
 def negation_unlearn(w_u: torch.Tensor,  # (T, 2464) union models
@@ -37,6 +37,21 @@ def subtract_features(w_u: torch.Tensor, w_2: torch.Tensor, theta0: torch.Tensor
     "Per-parameter features `(T, 2464, 3)` of a learned subtractor: (union, parent to forget, θ0); the first is corrected."
     classical.check_flat(w_u, w_2, theta0)
     return torch.stack([w_u, w_2, theta0], -1)
+
+# %% ../../nbs/merge/08_unlearn.ipynb
+def head_mask_unlearn(w_u: torch.Tensor,  # (T, 2464) union models
+                      c1: Sequence[Sequence[int]],  # T class sets to keep
+                      c2: Sequence[Sequence[int]],  # T class sets to forget
+                      margin: float = 100.0,  # subtracted from the output bias of each forgotten class
+                     ) -> torch.Tensor:
+    "The union models with fc2.bias of every class in C2 \\ C1 lowered by `margin`, `(T, 2464)`."
+    from neuralblitz_lab.cnn import layer_slices
+    T = classical.check_flat(w_u)
+    if len(c1) != T or len(c2) != T: raise ConfigError(f"got {len(c1)} and {len(c2)} class sets for {T} models; pass one per model")
+    out, start = w_u.clone(), layer_slices()["fc2.bias"].start
+    for t in range(T):
+        for c in set(c2[t]) - set(c1[t]): out[t, start + c] -= margin
+    return out
 
 # %% ../../nbs/merge/08_unlearn.ipynb
 @torch.no_grad()
@@ -99,7 +114,7 @@ def retrieve_nearest(queries: Sequence[Sequence[int]],  # T class sets wanted
 
 # %% ../../nbs/merge/08_unlearn.ipynb
 def unlearn_experiment(ed: ExperimentData,
-                       k: int = 50,  # fine-tuning steps on C1 only
+                       k: int | Sequence[int] = 50,  # fine-tuning steps on C1 only (one or several k, from one run)
                        lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0),  # negation grid
                        subtractors: Sequence[str] = ("linear", "kan"),  # learned per-tensor subtractors (refine.ParameterMap)
                        steps: int = 600, seed: int = 0, progress: bool = False) -> pd.DataFrame:
@@ -110,11 +125,14 @@ def unlearn_experiment(ed: ExperimentData,
     out = {"union": wu, f"negation": negation_unlearn(wu, bt.w2, bt.theta0, lam)}
     x_tr, x_te = subtract_features(ed.unions["train"], btr.w2, btr.theta0), subtract_features(wu, bt.w2, bt.theta0)
     for m in subtractors: out[f"subtractor_{m}"] = ParameterMap(m, steps=steps, seed=seed).fit(x_tr, btr.w1).transform(x_te)
-    cfg = FinetuneConfig(steps=k, eval_steps=(0, k), batch_size=32)
-    out[f"finetune_c1_k{k}"] = finetune(wu, bt.activation, bt.c1, list(ed.triplets["test"]["seed"]), ed.data, ed.images[:1], cfg, keep=[k], progress=progress).weights[k]
+    out["head_mask"] = head_mask_unlearn(wu, bt.c1, bt.c2)
+    ks = sorted({k} if isinstance(k, int) else set(k))
+    cfg = FinetuneConfig(steps=ks[-1], eval_steps=(0, *ks), batch_size=32)
+    res = finetune(wu, bt.activation, bt.c1, list(ed.triplets["test"]["seed"]), ed.data, ed.images[:1], cfg, keep=ks, progress=progress)
+    out.update({f"finetune_c1_k{kk}": res.weights[kk] for kk in ks})
     vis = visible_models(ed.zoo, ed.mode)
     out["retrieval"] = retrieve_nearest(bt.c1, list(zip(bt.activation, bt.init)), ed.weights[torch.tensor(vis["row"].to_numpy())],
                                         list(vis["classes"]), list(zip(vis["activation"], vis["init"])), exclude_exact=True)
     df = pd.concat([unlearn_metrics(w, bt.w1, bt.activation, ed.images, ed.labels, bt.c1, bt.c2).assign(method=m) for m, w in out.items()], ignore_index=True)
-    df.attrs.update(lam=lam, tuning=tab.to_dict("records"), k=k)
+    df.attrs.update(lam=lam, tuning=tab.to_dict("records"), k=ks)
     return df
