@@ -7,5 +7,8 @@ __all__ = []
 
 # %% ../../nbs/spectra/99_api.ipynb
 from .rmt import esd, mp_fit, powerlaw_fit, WeightSpectra
+from .init import SPECTRAL_INITS, orthogonal_, mp_matched_, delta_orthogonal_
+from .isometry import input_jacobian, isometry_stats, jacobian_isometry, cell_isometry
+from .tucker import hosvd, tucker_reconstruct, compress_weight, compress_zoo, ratio_at_drop
 
-__all__ = ['esd', 'mp_fit', 'powerlaw_fit', 'WeightSpectra']
+__all__ = ['esd', 'mp_fit', 'powerlaw_fit', 'WeightSpectra', 'SPECTRAL_INITS', 'orthogonal_', 'mp_matched_', 'delta_orthogonal_', 'input_jacobian', 'isometry_stats', 'jacobian_isometry', 'cell_isometry', 'hosvd', 'tucker_reconstruct', 'compress_weight', 'compress_zoo', 'ratio_at_drop']

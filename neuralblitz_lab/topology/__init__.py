@@ -8,5 +8,6 @@ __all__ = []
 # %% ../../nbs/topology/99_api.ipynb
 from .persistence import diagrams, bottleneck, wasserstein, PersistenceFeatures, MultiPersistenceFeatures, MapperGraph
 from .zoo import zoo_topology, weights_topology, model_features
+from .hodge import boundary_matrices, hodge_laplacians, hodge_betti, hodge_spectrum, cloud_hodge
 
-__all__ = ['diagrams', 'bottleneck', 'wasserstein', 'PersistenceFeatures', 'MultiPersistenceFeatures', 'MapperGraph', 'zoo_topology', 'weights_topology', 'model_features']
+__all__ = ['diagrams', 'bottleneck', 'wasserstein', 'PersistenceFeatures', 'MultiPersistenceFeatures', 'MapperGraph', 'zoo_topology', 'weights_topology', 'model_features', 'boundary_matrices', 'hodge_laplacians', 'hodge_betti', 'hodge_spectrum', 'cloud_hodge']
