@@ -5,7 +5,8 @@
 Pipeline (every step is a small function below; nothing here is part of the package):
 
 1. **Library notebooks** (`nbs/[0-9]*.ipynb`, whatever exists): each is *executed first* with nbclient
-   (kernel `neuralblitz_lab` when registered, else the venv's `python3`; cwd = project root), skipping what
+   (kernel `neuralblitz_lab` when registered, else the venv's `python3`; cwd = project root; OMP_NUM_THREADS=1 unless
+   set, as `make test` runs nbdev_test), skipping what
    `nbdev_test` skips: cells flagged with a `tst_flags` flag (`#| slow`, `#| gpu`), `#| eval: false` cells and
    `nbdev_export()` calls (which would rewrite `neuralblitz_lab/` mid-build). The executed notebook is then run
    through nbdev's doc processors (`FilterDefaults`: the per-notebook step of `nbdev_proc_nbs`): `#| hide` cells
@@ -89,10 +90,14 @@ def library_notebooks(root: Path = ROOT) -> list[Path]:
     return sorted(found, key=lambda p: reading_key(p.relative_to(nbs)))
 
 
+GROUP_ORDER = ("zoo", "merge", "topology", "spectra", "curvature", "dynamics", "memory", "validation", "kernels")  # data flow
+
+
 def reading_key(rel: Path) -> tuple:
-    "Sort key of a notebook path below nbs/: top-level 0x foundations, then subpackages in name order, then 8x/9x."
-    if len(rel.parts) == 1: return (0 if rel.name < "50" else 2, "", rel.name)
-    return (1, rel.parts[0], rel.name)
+    "Sort key of a notebook path below nbs/: top-level 0x foundations, subpackages in data-flow order, then 8x/9x."
+    if len(rel.parts) == 1: return (0 if rel.name < "50" else 2, 0, rel.name)
+    group = rel.parts[0]
+    return (1, GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER), group, rel.name)
 
 
 def library_key(nb_path: Path, root: Path = ROOT) -> str:
@@ -422,6 +427,9 @@ def build(out: Path, root: Path = ROOT, staging: Path | None = None, workers: in
     work = staging / ".build"  # scratch (executed and processed notebooks); MkDocs skips dot-folders
     work.mkdir(parents=True)
     os.environ["IN_TEST"] = "1"  # as nbdev_test and nbdev's docs driver set: nbdev_export() is then a no-op, kernels too
+    # One intra-op thread per kernel, as `make test` runs nbdev_test: `workers` kernels share the cores (2 on CI), and a
+    # notebook's exact-equality tests then see the numbers nbdev_test saw (zoo/01_train's did not with 2 threads).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings, kernel = read_settings(root), kernel_name()
     flags = skip_flags(settings)
     libs, exps = library_notebooks(root), experiment_notebooks(root)
