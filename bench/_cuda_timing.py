@@ -1,4 +1,4 @@
-"""CUDA-event timing shared by the GPU benchmarks (`kernels.py`, `gak_bwd_variants.py`, `gak_overhead.py`); a helper module, so its
+"""CUDA-event timing shared by the GPU benchmarks (`kernels.py`, `gak/bwd_variants.py`, `gak/overhead.py`); a helper module, so its
 name starts with `_`: `make bench` runs only `bench/[!_]*.py`."""
 import torch
 

@@ -9,6 +9,8 @@ Prints the largest difference of the real channels (0.0 on an H100) and the medi
 import torch, torch.nn.functional as F, json, sys
 sys.path.insert(0, "bench")
 from _cuda_timing import interleaved_median_ms
+if not torch.cuda.is_available():  # `make bench` runs every script on the CPU too: say so in the JSON line, exit 0
+    print(json.dumps({"skipped": "conv_pad_probe.py measures cuDNN's grouped convolutions: run it on a GPU machine"})); sys.exit(0)
 torch.backends.cudnn.benchmark = True
 M, B = 4096, 64
 dev = "cuda"; fmt = torch.channels_last
