@@ -140,7 +140,7 @@ DISTILL_IMAGES = ("union", "mixed", "all")
 
 TRAIN_PROFILES: dict[str, MergeTrainConfig] = {
     "tiny": MergeTrainConfig(model="tiny", epochs=2, batch_size=8),
-    "small": MergeTrainConfig(loss="lwln_mse=0.03,distill=1", distill_images="mixed", epochs=20, batch_size=32, lr=2e-3, n_images=16,
+    "small": MergeTrainConfig(loss="lwln_mse=0.03,distill=1", distill_images="mixed", epochs=30, batch_size=32, lr=2e-3, n_images=16,
                               val_every=2),  # unseen_union split, selected by val fidelity (the defaults)
     "seed": MergeTrainConfig(model="seed", epochs=800, batch_size=36, lr=1e-4),
 }
