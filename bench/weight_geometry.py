@@ -21,7 +21,7 @@ POST_MERGES = ("average", "task_arithmetic", "ties", "weight_matching", "head_st
 
 
 def run(profile: str, zoo_dir=None, child=None, seed: int = 0, n_long=-1, quick: bool = False, part1_with_val: bool = False,
-        progress: bool = False, parts: str = "all") -> dict:
+        progress: bool = False, parts: str = "all", latent: int | None = None) -> dict:
     "Every part on the profile's zoo: the summary dict (`manifold.experiment_summary`) plus 'seconds' and, with part1_with_val, 'part1_test_val'."
     import torch
     from neuralblitz_lab.core import project_paths
@@ -42,6 +42,18 @@ def run(profile: str, zoo_dir=None, child=None, seed: int = 0, n_long=-1, quick:
     name, _ = child_method(child)
     def timed(key, fn):
         t = time.perf_counter(); out = fn(); timings[key] = round(time.perf_counter() - t, 1); return out
+    if latent: p["latent"] = latent
+    if parts == "manifold":  # part 4 alone, on the held-out models and the classical merges (no child row)
+        from neuralblitz_lab.merge.manifold import manifold_experiment
+        bt = ed.batches["test"]
+        man = timed("manifold", lambda: manifold_experiment(ed, {m: MERGE_METHODS[m](bt).detach().float() for m in POST_MERGES}, p["latent"],
+                                                             p["ae_hidden"], p["ae_epochs"], p["proj_steps"], n_heldout=p["n_heldout"], seed=seed))
+        d = man["distortion"]
+        return {"profile": profile, "parts": parts, "mqps_memory": man["memory"], "mqps_distortion": round(float(d["distortion"].mean()), 4),
+                "mqps_encoder_distance": round(float(d["encoder_distance"].mean()), 4), "mqps_sigma_min_median": round(float(d["sigma_min"].median()), 4),
+                "mqps_bound_holds_share": round(float(d["bound_holds"].mean()), 4), "mqps_below_sqrt_rec_share": round(float(d["below_sqrt_rec"].mean()), 4),
+                "mqps_repair": man["repair"].round(4).to_dict("records"), "mqps_post_merge": man["merges"].round(4).to_dict("records"),
+                "mqps_n_visible": man["n_visible"], "mqps_n_heldout": man["n_heldout"], "seconds": timings}
     if parts == "unlearn":  # part 3 alone (it does not read the child)
         from neuralblitz_lab.merge.unlearn import unlearn_summary
         unl = timed("unlearn", lambda: unlearn_experiment(ed, p["unlearn_k"], steps=p["map_steps"], seed=seed, progress=progress))
@@ -73,7 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-long", type=int, default=-1, help="test triplets fine-tuned to max(ks) (default: the profile's; 0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", choices=["cpu"], help="the experiment's code runs on CPU tensors (recorded in the JSON)")
-    ap.add_argument("--parts", default="all", choices=["all", "unlearn"], help="every part, or part 3 (unlearning) alone")
+    ap.add_argument("--parts", default="all", choices=["all", "unlearn", "manifold"], help="every part, or part 3 or 4 alone")
+    ap.add_argument("--latent", type=int, default=None, help="MQPS latent size m (default: the profile's)")
     ap.add_argument("--part1-with-val", action="store_true", help="also run part 1 on test ∪ val unseen-union triplets (the small zoo has < 100 test triplets)")
     ap.add_argument("--quick", action="store_true", help="a tenth of the fine-tuning steps, a quarter of the map and AE training")
     ap.add_argument("--threads", type=int, default=None)
@@ -84,7 +97,7 @@ def main(argv=None) -> int:
     if args.threads: torch.set_num_threads(args.threads)
     from neuralblitz_lab.core import git_commit, save_json
     t0 = time.perf_counter()
-    out = run(args.profile, args.zoo, args.child, args.seed, None if args.n_long == 0 else args.n_long, args.quick, args.part1_with_val, parts=args.parts)
+    out = run(args.profile, args.zoo, args.child, args.seed, None if args.n_long == 0 else args.n_long, args.quick, args.part1_with_val, parts=args.parts, latent=args.latent)
     out.update(wall_seconds=round(time.perf_counter() - t0, 1), load_average_1_5_15=list(os.getloadavg()),
                device=f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)", torch=torch.__version__,
                python=platform.python_version(), commit=git_commit(ROOT),
