@@ -9,8 +9,8 @@ records, and per (activation, init) slice the models, checkpoints, mean final ep
 share of models that learned (final test accuracy > chance + 20 points). `--previous` names an earlier result: its
 numbers are kept under `previous` and each slice's median accuracy is compared with it. `--phases` times the build's
 phases (each synchronized; the trainer synchronizes there anyway) and the GPU time of every training step by row count:
-the time budget. `--prefix` picks the CUDA epoch loop (sorted prefixes in CUDA graphs, the default; eager; or the step
-loop of before). `--quick`: the `tiny` profile (a smoke test). The last stdout line is the JSON summary.
+the time budget. `--prefix` picks the CUDA epoch loop (sorted prefixes in CUDA graphs; eager; or the measured step loop, `off`, the
+default until the prefix loop has been timed on a GPU). `--quick`: the `tiny` profile (a smoke test). The last stdout line is the JSON summary.
 """
 import argparse
 import json
@@ -61,12 +61,13 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda"); p.add_argument("--out", type=Path, default=Path("/tmp/full_zoo"))
     p.add_argument("--phases", action="store_true", help="time the build's phases and every step (the time budget)")
-    p.add_argument("--prefix", choices=("graphs", "eager", "off"), default="graphs", help="the CUDA epoch loop")
+    p.add_argument("--prefix", choices=("graphs", "eager", "off"), default="off",
+                   help="the CUDA epoch loop: sorted prefixes in CUDA graphs, eager, or the step loop (off, the library default)")
     p.add_argument("--previous", type=Path, default=None, help="an earlier result JSON to keep and compare with")
     p.add_argument("--json", type=Path, default=None, help="also write the summary here")
     p.add_argument("--quick", action="store_true", help="the tiny profile")
     a = p.parse_args(argv)
-    if a.prefix == "off": T.PREFIX_STEPS["devices"] = ()
+    T.PREFIX_STEPS["devices"] = () if a.prefix == "off" else ("cuda",)
     if a.prefix == "eager": T.PREFIX_STEPS["graphs"] = False
     profile = "tiny" if a.quick else "full"
     previous = json.loads(a.previous.read_text()) if a.previous else None

@@ -70,15 +70,15 @@ def main(argv=None) -> dict:
     p.add_argument("--seq-models", type=int, default=None, help="models the sequential loop trains (default: min(models, 8))")
     p.add_argument("--group-size", type=int, default=None); p.add_argument("--workers", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="8 models, 1 epoch")
-    p.add_argument("--prefix", choices=("graphs", "eager", "off"), default="graphs",
-                   help="the CUDA epoch loop: sorted prefixes in CUDA graphs (the build's), eager, or the step loop of before")
+    p.add_argument("--prefix", choices=("graphs", "eager", "off"), default="off",
+                   help="the CUDA epoch loop: sorted prefixes in CUDA graphs, eager, or the step loop (off, the library default)")
     p.add_argument("--json", default=None, help="also write the summary here")
     p.add_argument("--warmup", action="store_true", help="run both paths once (1 epoch) before timing: excludes one-time "
                    "costs (cuDNN autotuning of each new conv shape, CUDA context, worker start-up) that a long build amortizes")
     a = p.parse_args(argv)
     if a.quick: a.models, a.epochs = 8, 1
     from neuralblitz_lab.zoo.train import PREFIX_STEPS
-    if a.prefix == "off": PREFIX_STEPS["devices"] = ()
+    PREFIX_STEPS["devices"] = () if a.prefix == "off" else ("cuda",)
     if a.prefix == "eager": PREFIX_STEPS["graphs"] = False
     cuda = a.device.startswith("cuda")
     group_size = a.group_size or (a.models if cuda else 4)

@@ -75,7 +75,7 @@ def test_cuda_group_training_with_the_fused_stem_matches_cudnn_and_the_model_alo
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cuda_prefix_steps_in_graphs_match_the_step_loop(precision):
     """Two epochs of a CUDA group of seven models (2 to 4 classes: 13 to 25 steps, so rows drop out mid-epoch and buckets
-    carry masked rows) by the build's path (sorted prefixes, each step a replayed CUDA graph), against the eager prefix
+    carry masked rows) by the opt-in prefix path (sorted prefixes, each step a replayed CUDA graph), against the eager prefix
     path and the step loop (`train_step`, the path before). Float32: within the group test's tolerance; bf16: the same
     checkpoints and accuracies within 3 points (bf16 rounding noise grows through Adam)."""
     from neuralblitz_lab.zoo import train as T
@@ -84,9 +84,9 @@ def test_cuda_prefix_steps_in_graphs_match_the_step_loop(precision):
     exps = ((0, 1), (4, 5), (0, 1, 2), (3, 4), (5, 6, 7), (1, 2, 3, 4), (8, 9))
     g = T.ModelGroup("silu", "kaiming_uniform", 0, tuple(range(20, 27)), exps, tuple(range(7)))
     cfg = T.TrainConfig(max_epochs=2, epoch_bins=(1, 2), max_lr=1e-2, precision=precision, batch_order="hash")
-    w, rows = T.train_group(g, small, cfg, device="cuda")
     old = dict(T.PREFIX_STEPS)
     try:
+        T.PREFIX_STEPS.update(devices=("cuda",), graphs=True); w, rows = T.train_group(g, small, cfg, device="cuda")
         T.PREFIX_STEPS.update(graphs=False); we, rows_e = T.train_group(g, small, cfg, device="cuda")
         T.PREFIX_STEPS.update(devices=()); w0, rows0 = T.train_group(g, small, cfg, device="cuda")
     finally: T.PREFIX_STEPS.clear(); T.PREFIX_STEPS.update(old)
