@@ -16,6 +16,10 @@ PROFILE ?= small
 # speed up what we do not use, and the latter builds from source. 2.3.2 is the last cp311 wheel; it needs
 # gudhi 3.11 (with gudhi 3.13 SimplexTreeMulti segfaults), pinned in settings.ini.
 MULTIPERS_SPEC ?= multipers==2.3.2
+# The K-FAC reference of the curvature tests (curvlinops' KFAC linear operator) and what it needs, without dependency
+# resolution: backpack-for-pytorch requires torchvision, and PyPI's torchvision would replace the local torch build.
+CURVATURE_SPEC ?= curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1 einops==0.8.2 opt-einsum==3.4.0 \
+	unfoldNd==0.2.3 einconv==0.1.0 linear-operator==0.6.1
 STAMP := $(VENV)/.nblab-installed
 # pip's offline mirror config prints one harmless warning per package; keep the log readable.
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
@@ -31,6 +35,7 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)" 2>&1 | $(QUIET_PIP); \
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | $(QUIET_PIP); \
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps "$(MULTIPERS_SPEC)" 2>&1 | $(QUIET_PIP); \
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(CURVATURE_SPEC) 2>&1 | $(QUIET_PIP); \
 	echo "==> python packages installed in $$(( $$(date +%s) - start )) s"
 	@$(MAKE) --no-print-directory chromium
 	@$(BIN)/python -m ipykernel install --sys-prefix --name neuralblitz_lab \
