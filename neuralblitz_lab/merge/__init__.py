@@ -10,10 +10,10 @@ from .classical import average_merge, task_arithmetic_merge, ties_merge, dare_me
 from .tokens import Tokenizer, get_tokenizer
 from .transformer_ae import TAEConfig, TransformerAE, get_preset
 from .losses import LOSSES, total_loss
-from .benchmark import MERGE_METHODS, register_method, evaluate_methods, run_benchmark
+from .benchmark import MERGE_METHODS, register_method, evaluate_methods, run_benchmark, fidelity, kl_to_union, ood_gap, input_sensitivity, leaked_unions, visible_models, RETRIEVAL_BASELINES
 from .geometry import weight_distances, align_to, linear_cka, geometry_table, finetune_ratios, geometry_experiment
 from .refine import KAN, KANLayer, ParameterMap, refine_experiment
-from .unlearn import negation_unlearn, tune_negation, unlearn_metrics, unlearn_experiment
+from .unlearn import negation_unlearn, head_mask_unlearn, tune_negation, unlearn_metrics, unlearn_experiment
 from .manifold import WeightAE, fit_weight_ae, project, distortion_report, manifold_experiment
 
-__all__ = ['average_merge', 'task_arithmetic_merge', 'ties_merge', 'dare_merge', 'fisher_merge', 'weight_matching', 'weight_matching_merge', 'zipit_merge_one', 'permute_params', 'Tokenizer', 'get_tokenizer', 'TAEConfig', 'TransformerAE', 'get_preset', 'LOSSES', 'total_loss', 'MERGE_METHODS', 'register_method', 'evaluate_methods', 'run_benchmark', 'weight_distances', 'align_to', 'linear_cka', 'geometry_table', 'finetune_ratios', 'geometry_experiment', 'KAN', 'KANLayer', 'ParameterMap', 'refine_experiment', 'negation_unlearn', 'tune_negation', 'unlearn_metrics', 'unlearn_experiment', 'WeightAE', 'fit_weight_ae', 'project', 'distortion_report', 'manifold_experiment']
+__all__ = ['average_merge', 'task_arithmetic_merge', 'ties_merge', 'dare_merge', 'fisher_merge', 'weight_matching', 'weight_matching_merge', 'zipit_merge_one', 'permute_params', 'Tokenizer', 'get_tokenizer', 'TAEConfig', 'TransformerAE', 'get_preset', 'LOSSES', 'total_loss', 'MERGE_METHODS', 'register_method', 'evaluate_methods', 'run_benchmark', 'fidelity', 'kl_to_union', 'ood_gap', 'input_sensitivity', 'leaked_unions', 'visible_models', 'RETRIEVAL_BASELINES', 'weight_distances', 'align_to', 'linear_cka', 'geometry_table', 'finetune_ratios', 'geometry_experiment', 'KAN', 'KANLayer', 'ParameterMap', 'refine_experiment', 'negation_unlearn', 'head_mask_unlearn', 'tune_negation', 'unlearn_metrics', 'unlearn_experiment', 'WeightAE', 'fit_weight_ae', 'project', 'distortion_report', 'manifold_experiment']

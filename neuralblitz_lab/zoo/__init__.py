@@ -6,10 +6,10 @@
 __all__ = []
 
 # %% ../../nbs/zoo/99_api.ipynb
-from .store import Zoo, ZooWriter, all_experiences, merge_scenarios, split_scenarios, experience_splits, export_csv
+from .store import Zoo, ZooWriter, all_experiences, merge_scenarios, split_scenarios, SPLIT_MODES, experience_splits, export_csv
 from .train import TrainConfig, train_config, train_groups, train_reference, build_zoo
 from .stats import accuracy_table, layer_statistics, correlation_summary
 from .distributed import build_zoo_distributed
 from .lattice import inclusion_matrix, lattice_distances, embed_lattice, reconstruction, model_lattice_spearman
 
-__all__ = ['Zoo', 'ZooWriter', 'all_experiences', 'merge_scenarios', 'split_scenarios', 'experience_splits', 'export_csv', 'TrainConfig', 'train_config', 'train_groups', 'train_reference', 'build_zoo', 'accuracy_table', 'layer_statistics', 'correlation_summary', 'build_zoo_distributed', 'inclusion_matrix', 'lattice_distances', 'embed_lattice', 'reconstruction', 'model_lattice_spearman']
+__all__ = ['Zoo', 'ZooWriter', 'all_experiences', 'merge_scenarios', 'split_scenarios', 'SPLIT_MODES', 'experience_splits', 'export_csv', 'TrainConfig', 'train_config', 'train_groups', 'train_reference', 'build_zoo', 'accuracy_table', 'layer_statistics', 'correlation_summary', 'build_zoo_distributed', 'inclusion_matrix', 'lattice_distances', 'embed_lattice', 'reconstruction', 'model_lattice_spearman']
