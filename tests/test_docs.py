@@ -6,6 +6,7 @@ import http.server
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -20,8 +21,11 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from conftest import ROOT
 
-LIBRARY = sorted(p for p in (ROOT / "nbs").rglob("[0-9]*.ipynb") if p.parent.name != "experiments")
-EXPERIMENTS = sorted(p for p in (ROOT / "nbs" / "experiments").glob("*.ipynb") if not p.name.startswith(("_", ".")))
+sys.path.insert(0, str(ROOT / "docs"))
+from build_docs import experiment_notebooks, library_notebooks, module_name  # noqa: E402  (the pages the site builds)
+
+LIBRARY = library_notebooks(ROOT)
+EXPERIMENTS = experiment_notebooks(ROOT)
 FIGURE = ".js-plotly-plot .main-svg"
 # TeX as the sources write it: $$...$$, or an inline $...$ holding a TeX-ish character (so shell `$VAR`s do not count)
 TEX = re.compile(r"\$\$.+?\$\$|\$[^$\s][^$\n]*?[\\^_{][^$\n]*?\$", re.DOTALL)
@@ -32,7 +36,7 @@ def _module(nb_path: Path) -> str:
     src = nb_path.read_text(encoding="utf-8")
     m = re.search(r"#\|\s*default_exp\s+([\w.]+)", src)
     assert m, f"{nb_path.name} has no `#| default_exp` cell"
-    return re.sub(r"\.__init__$", "", m.group(1))  # a subpackage's API notebook documents the package
+    return module_name(nb_path)
 
 
 def _markdown_math(nb_path: Path) -> int:
